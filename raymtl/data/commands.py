@@ -1,0 +1,133 @@
+"""``raymtl data ...`` subcommands (kept apart from the CLI parser so they are easy to test)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.request
+from pathlib import Path
+
+import yaml
+
+from raymtl.data.manifest import Manifest
+from raymtl.data.prepare import DEFAULT_ROWS_PER_SHARD, prepare
+from raymtl.data.registry import DatasetEntry, default_registry
+from raymtl.data.shards import load_manifest, sha256_file, verify_shards
+from raymtl.errors import DataError
+from raymtl.paths import data_dir, shards_dir
+
+
+def list_datasets() -> int:
+    root = data_dir()
+    print(f"data dir: {root}  (set RAYMTL_DATA_DIR to change)\n")
+    for e in default_registry():
+        src = e.source_dir(root) if e.folder else None
+        found = "generic (--source)" if src is None else ("found" if src.is_dir() else "not found")
+        tasks = ", ".join(f"{t}({k})" for t, k in e.task_kinds.items()) or "(set by options)"
+        kind = "joint" if e.joint else "disjoint"
+        print(f"{e.name:<24} {kind:<8} {found:<18} {tasks}")
+        if e.description:
+            print(f"{'':<24} {e.description}")
+    return 0
+
+
+def _parse_options(items: list[str]) -> dict:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise DataError(f"option {item!r} is not KEY=VALUE", field="--option")
+        k, v = item.split("=", 1)
+        out[k] = yaml.safe_load(v)
+    return out
+
+
+def prepare_cmd(name: str, source: Path | None, out: str | None, rows_per_shard: int | None,
+                options: list[str], force: bool) -> int:
+    entry = default_registry().get(name)
+    if source is None:
+        if not entry.folder:
+            raise DataError(f"dataset {name!r} is generic: pass --source DIR", field="--source")
+        source = entry.source_dir(data_dir())
+    root = Path(out) if out else shards_dir()
+    result = prepare(entry, source, root, rows_per_shard=rows_per_shard or DEFAULT_ROWS_PER_SHARD,
+                     options=_parse_options(options), force=force)
+    if result.rebuilt:
+        print(f"wrote {result.path}")
+    _summary(result.manifest, str(result.path))
+    return 0
+
+
+def _summary(m: Manifest, where: str) -> None:
+    print(f"\n{m.name}  ({'joint' if m.joint else 'disjoint'}; schema v{m.schema_version}; created {m.created})")
+    print(f"location: {where}")
+    total = sum(sh.bytes for s in m.splits.values() for sh in s.shards)
+    print(f"splits: " + ", ".join(f"{s} {i.rows} rows/{len(i.shards)} shards" for s, i in m.splits.items())
+          + f"  ({total / 1e6:.1f} MB)")
+    print(f"vocabulary: {len(m.vocab)} token types (train)")
+    for t in m.tasks:
+        rows = {s: i.task_rows.get(t.name, 0) for s, i in m.splits.items()}
+        labels = ", ".join(t.labels[:10]) + (" …" if len(t.labels) > 10 else "")
+        pair = " pairwise" if t.pairwise else ""
+        print(f"  task {t.name:<22} {t.kind}{pair:<9} {len(t.labels)} labels [{labels}]  rows {rows}")
+    for note in m.notes:
+        print(f"note: {note}")
+
+
+def inspect_cmd(location: str, *, verify: bool = False) -> int:
+    m = load_manifest(location)
+    _summary(m, location)
+    if verify:
+        verify_shards(location, m)
+        print("all shard checksums match the manifest")
+    return 0
+
+
+def download_file(url: str, dest: Path, sha256: str) -> Path:
+    """Download ``url`` to ``dest`` through a temporary file, verifying its sha256 before the rename."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    try:
+        h = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
+            while chunk := resp.read(1 << 20):
+                h.update(chunk)
+                out.write(chunk)
+        if h.hexdigest() != sha256:
+            raise DataError(f"checksum mismatch: got {h.hexdigest()}, expected {sha256}", file=url, field="sha256")
+        os.replace(tmp, dest)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return dest
+
+
+def verify_files(entry: DatasetEntry, directory: Path) -> list[str]:
+    """Names of the entry's files present in ``directory`` whose sha256 matches (raises on mismatch)."""
+    ok = []
+    for f in entry.files:
+        path = Path(directory) / f.name
+        if not path.exists():
+            raise DataError(f"missing file of dataset {entry.name!r}", file=path)
+        if sha256_file(path) != f.sha256:
+            raise DataError("sha256 differs from the registry's", file=path, field="sha256")
+        ok.append(f.name)
+    return ok
+
+
+def download_cmd(name: str, to: Path) -> int:
+    entry = default_registry().get(name)
+    if not entry.files:
+        raise DataError(f"dataset {name!r} has no download URLs registered", field="files")
+    if entry.license:
+        print(f"terms: {entry.license}")
+    for f in entry.files:
+        dest = Path(to) / f.name
+        if dest.exists() and sha256_file(dest) == f.sha256:
+            print(f"{f.name}: already present and verified")
+            continue
+        print(f"{f.name}: downloading {f.url}")
+        download_file(f.url, dest, f.sha256)
+        print(f"{f.name}: verified sha256 {f.sha256[:12]}…")
+    print(f"done: {len(entry.files)} files in {to}; prepare with `raymtl data prepare {name} --source {to}`")
+    return 0

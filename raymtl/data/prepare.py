@@ -1,0 +1,185 @@
+"""``raymtl data prepare``: read a corpus once and write Arrow shards plus a manifest.
+
+Nothing is half-written: shards go to a temporary directory beside the target, which is renamed
+into place when complete. A lock file serialises concurrent prepares of the same dataset, so two
+at once end with one valid shard set. Unchanged inputs (same source checksums, reader options and
+shard size) make a re-run a no-op.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as _dt
+import fcntl
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Mapping
+
+from raymtl.data.manifest import MANIFEST_NAME, Manifest, SplitInfo
+from raymtl.data.registry import DatasetEntry
+from raymtl.data.schema import Example, TaskSpec
+from raymtl.data.shards import sha256_file, write_shards
+from raymtl.errors import DataError
+
+DEFAULT_ROWS_PER_SHARD = 2000
+
+
+@dataclass
+class PrepareResult:
+    path: Path
+    manifest: Manifest
+    rebuilt: bool  # False: the existing shards were up to date
+
+
+def _source_checksums(files: Iterable[Path]) -> dict[str, str]:
+    return {Path(f).name: sha256_file(f) for f in sorted(set(map(Path, files)))}
+
+
+@contextmanager
+def _lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _order_labels(spec: TaskSpec, counts: Mapping[str, int]) -> tuple[str, ...]:
+    """Declared labels keep their order (unseen ones appended, sorted); else sorted, ``O`` first."""
+    if spec.labels:
+        extra = sorted(set(counts) - set(spec.labels))
+        return tuple(spec.labels) + tuple(extra)
+    labels = sorted(counts)
+    if spec.kind == "tagging" and "O" in labels:
+        labels.remove("O")
+        labels.insert(0, "O")
+    return tuple(labels)
+
+
+def _count(examples: list[Example], tasks: list[TaskSpec]) -> tuple[dict, dict]:
+    counts: dict[str, collections.Counter] = {t.name: collections.Counter() for t in tasks}
+    rows: dict[str, int] = {t.name: 0 for t in tasks}
+    kinds = {t.name: t.kind for t in tasks}
+    for ex in examples:
+        for name, value in ex.labels.items():
+            rows[name] += 1
+            kind = kinds[name]
+            if kind == "classify":
+                counts[name][value] += 1
+            elif kind == "relation":
+                counts[name].update(r[2] for r in value)
+            else:
+                counts[name].update(value)
+    return counts, rows
+
+
+def _is_up_to_date(target: Path, reader: str, options: dict, rows_per_shard: int) -> Manifest | None:
+    if not (target / MANIFEST_NAME).exists():
+        return None
+    try:
+        old = Manifest.load(target)
+    except DataError:
+        return None
+    if old.reader != reader or old.options != options or old.rows_per_shard != rows_per_shard:
+        return None
+    # Files that vanished or changed since, and every shard present: otherwise rebuild.
+    for name, digest in old.sources.items():
+        path = Path(old.options.get("_source_dir", "")) / name
+        if not path.exists() or sha256_file(path) != digest:
+            return None
+    for split in old.splits.values():
+        for shard in split.shards:
+            if not (target / shard.path).exists():
+                return None
+    return old
+
+
+def prepare(entry: DatasetEntry, source: Path, out_root: Path, *,
+            rows_per_shard: int = DEFAULT_ROWS_PER_SHARD, options: Mapping[str, object] | None = None,
+            force: bool = False, log: Callable[[str], None] = print) -> PrepareResult:
+    """Prepare ``entry`` from ``source`` into ``out_root/entry.name``; returns the manifest."""
+    source = Path(source)
+    if not source.is_dir():
+        raise DataError(f"source directory of dataset {entry.name!r} not found", file=source)
+    out_root = Path(out_root)
+    target = out_root / entry.name
+    opts = {**dict(entry.options), **dict(options or {}), "_source_dir": str(source.resolve())}
+    with _lock(out_root / f".{entry.name}.lock"):
+        if not force:
+            old = _is_up_to_date(target, entry.name, opts, rows_per_shard)
+            if old is not None:
+                log(f"{entry.name}: up to date ({target}); nothing to do")
+                return PrepareResult(target, old, rebuilt=False)
+        log(f"{entry.name}: reading {source}")
+        result = entry.reader(source, opts)
+        splits = {name: list(exs) for name, exs in result.splits.items()}
+        task_map = {t.name: t for t in result.tasks}
+        for split, exs in splits.items():
+            for ex in exs:
+                try:
+                    ex.validate(task_map)
+                except ValueError as e:
+                    raise DataError(str(e), file=source, field=split) from None
+        all_counts = {t.name: collections.Counter() for t in result.tasks}
+        per_split = {}
+        for split, exs in splits.items():
+            counts, rows = _count(exs, result.tasks)
+            per_split[split] = (counts, rows)
+            for name, c in counts.items():
+                all_counts[name].update(c)
+        tasks = []
+        for spec in result.tasks:
+            if spec.labels and spec.kind != "tagging":
+                unknown = set(all_counts[spec.name]) - set(spec.labels)
+                if unknown:
+                    raise DataError(f"labels {sorted(unknown)} are not in the task's label set {list(spec.labels)}",
+                                    file=source, field=f"labels.{spec.name}")
+            tasks.append(TaskSpec(**{**spec.to_dict(), "labels": _order_labels(spec, all_counts[spec.name])}))
+        vocab = collections.Counter()
+        for ex in splits.get("train", []):
+            vocab.update(ex.tokens)
+            if ex.text_b:
+                vocab.update(ex.text_b)
+        out_root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.tmp-", dir=out_root))
+        try:
+            split_infos = {}
+            for split, exs in splits.items():
+                shards = write_shards(exs, tasks, tmp / split, rel_prefix=split, rows_per_shard=rows_per_shard)
+                counts, rows = per_split[split]
+                split_infos[split] = SplitInfo(rows=len(exs), shards=shards,
+                                               label_counts={k: dict(sorted(v.items())) for k, v in counts.items()},
+                                               task_rows=rows)
+                log(f"{entry.name}: {split}: {len(exs)} examples in {len(shards)} shard(s)")
+            manifest = Manifest(
+                name=entry.name, reader=entry.name, tasks=tasks, splits=split_infos,
+                vocab=sorted(vocab.items(), key=lambda kv: (-kv[1], kv[0])),
+                sources=_source_checksums(result.source_files), options=opts, rows_per_shard=rows_per_shard,
+                notes=list(result.notes), joint=entry.joint,
+                created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            )
+            manifest.save(tmp)
+            _swap_into_place(tmp, target)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        for note in manifest.notes:
+            log(f"{entry.name}: note: {note}")
+        return PrepareResult(target, manifest, rebuilt=True)
+
+
+def _swap_into_place(tmp: Path, target: Path) -> None:
+    """Replace ``target`` by ``tmp`` with renames only, so readers never see a mix."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.replace(target, old)
+    os.replace(tmp, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

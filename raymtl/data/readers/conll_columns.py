@@ -1,0 +1,168 @@
+"""Generic CoNLL-style column files: one token per line, whitespace/tab-separated columns, a blank
+line between sentences, ``-DOCSTART-`` lines skipped. Registered as ``conll-columns`` (no folder:
+use ``--source DIR``); ``conll2003`` reuses :func:`read_columns`.
+
+Options:
+
+- ``columns``: column index (0-based; negative counts from the end) -> ``tokens`` or a task name,
+  e.g. ``{0: tokens, 1: pos, 3: ner}``. Default ``{0: tokens, -1: tags}``. Exactly one ``tokens``.
+- ``kinds``: task -> kind; only ``tagging`` is possible for columns (the default).
+- ``scheme_in``: the input tagging scheme, ``IOB1``, ``IOB2``/``BIO``, ``BIOES``/``IOBES`` or
+  ``BILOU``, either one string for every task or a mapping task -> scheme; those tasks are
+  converted to BIO (see :func:`common.to_bio`). Tasks without a scheme are kept as they are.
+- ``splits``: split name -> file name inside the source directory. Default: the files whose
+  name (without extension) is ``train``, ``dev``/``valid``/``validation`` (-> ``dev``) or ``test``.
+
+Ids are ``<split>-<line>``, the 1-based line of the sentence's first token. Label vocabularies are
+taken from the data (``O`` first, then sorted).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+from raymtl.data.readers import common
+from raymtl.data.registry import DatasetEntry, ReadResult
+from raymtl.data.schema import Example, TaskSpec
+from raymtl.errors import DataError
+
+DOCSTART = "-DOCSTART-"
+DEFAULT_COLUMNS = {0: "tokens", -1: "tags"}
+_SPLIT_STEMS = {"train": "train", "dev": "dev", "valid": "dev", "validation": "dev", "test": "test"}
+
+
+def _columns(options: Mapping[str, object]) -> dict[int, str]:
+    raw = common.option(options, "columns", DEFAULT_COLUMNS)
+    if not isinstance(raw, Mapping):
+        raise DataError(f"option columns must map column index -> 'tokens' or a task name, got {raw!r}",
+                        field="columns")
+    cols: dict[int, str] = {}
+    for k, v in raw.items():
+        try:
+            cols[int(k)] = str(v)
+        except (TypeError, ValueError):
+            raise DataError(f"column index {k!r} is not an integer", field="columns") from None
+    names = list(cols.values())
+    if names.count("tokens") != 1:
+        raise DataError(f"option columns needs exactly one 'tokens' column, got {raw!r}", field="columns")
+    if len(set(names)) != len(names):
+        raise DataError(f"option columns names a task twice: {raw!r}", field="columns")
+    for name in names:
+        if not name or ":" in name:
+            raise DataError(f"task name {name!r} must be non-empty and contain no ':'", field="columns")
+    return cols
+
+
+def _schemes(options: Mapping[str, object], tasks: list[str]) -> dict[str, str]:
+    raw = common.option(options, "scheme_in", {})
+    if isinstance(raw, str):
+        schemes = {t: raw for t in tasks}
+    elif isinstance(raw, Mapping):
+        schemes = {str(k): str(v) for k, v in raw.items()}
+    else:
+        raise DataError(f"option scheme_in must be a scheme name or a mapping task -> scheme, got {raw!r}",
+                        field="scheme_in")
+    for task, scheme in schemes.items():
+        if task not in tasks:
+            raise DataError(f"scheme_in names unknown task {task!r}; tasks: {', '.join(tasks)}", field="scheme_in")
+        if scheme.upper() not in common.SCHEMES:
+            raise DataError(f"unknown scheme {scheme!r} for {task}; expected one of {', '.join(common.SCHEMES)}",
+                            field="scheme_in")
+    return schemes
+
+
+def read_columns(path: Path, split: str, columns: Mapping[int, str], schemes: Mapping[str, str]) -> list[Example]:
+    """Read one column file into examples (tagging labels per task, converted to BIO per ``schemes``)."""
+    need = max(max(columns), -min(columns) - 1) + 1
+    examples: list[Example] = []
+    rows: list[list[str]] = []
+    start_line = 0
+
+    def flush() -> None:
+        if not rows:
+            return
+        labels = {}
+        for idx, name in columns.items():
+            values = [r[idx] for r in rows]
+            if name == "tokens":
+                continue
+            if name in schemes:
+                values = common.to_bio(values, schemes[name], file=path, line=start_line, field_name=name)
+            labels[name] = values
+        tok_idx = next(i for i, n in columns.items() if n == "tokens")
+        examples.append(Example(id=f"{split}-{start_line}", tokens=[r[tok_idx] for r in rows], labels=labels))
+        rows.clear()
+
+    for n, line in enumerate(common.read_lines(path), 1):
+        cols = line.split()
+        if not cols:
+            flush()
+            continue
+        if cols[0] == DOCSTART:
+            flush()
+            continue
+        if len(cols) < need:
+            raise DataError(f"expected at least {need} columns, got {len(cols)}", file=path, line=n, field="columns")
+        if not rows:
+            start_line = n
+        rows.append(cols)
+    flush()
+    return examples
+
+
+def _split_files(source: Path, options: Mapping[str, object]) -> dict[str, str]:
+    raw = common.option(options, "splits", None)
+    if raw:
+        if not isinstance(raw, Mapping):
+            raise DataError(f"option splits must map split name -> file name, got {raw!r}", field="splits")
+        return {str(k): str(v) for k, v in raw.items()}
+    if not Path(source).is_dir():
+        common.require_files(source, ["train.*", "dev.*", "test.*"])
+    found: dict[str, str] = {}
+    for p in sorted(Path(source).iterdir()):
+        split = _SPLIT_STEMS.get(p.name.split(".")[0].lower())
+        if p.is_file() and split and split not in found:
+            found[split] = p.name
+    if not found:
+        raise DataError("no split files found; expected train/dev/test files (e.g. train.txt) or option splits",
+                        file=source, field="splits")
+    return found
+
+
+def infer_tagging_tasks(splits: Mapping[str, list[Example]], names: list[str], schemes: Mapping[str, str],
+                        metrics: Mapping[str, str] | None = None) -> list[TaskSpec]:
+    out = []
+    for name in names:
+        labels = {t for exs in splits.values() for ex in exs for t in ex.labels.get(name, [])}
+        ordered = (["O"] if "O" in labels else []) + sorted(labels - {"O"})
+        out.append(TaskSpec(name, "tagging", tuple(ordered), scheme="BIO" if name in schemes else None,
+                            metric=(metrics or {}).get(name, "f1")))
+    return out
+
+
+def read(source: Path, options: Mapping[str, object]) -> ReadResult:
+    source = Path(source)
+    columns = _columns(options)
+    names = [n for n in columns.values() if n != "tokens"]
+    kinds = common.option(options, "kinds", {})
+    for task, kind in dict(kinds).items():  # type: ignore[call-overload]
+        if kind != "tagging":
+            raise DataError(f"task {task}: kind {kind!r} is not possible for a column; only 'tagging'",
+                            field="kinds")
+    schemes = _schemes(options, names)
+    files = _split_files(source, options)
+    paths = common.require_files(source, files.values())
+    splits = {split: read_columns(paths[name], split, columns, schemes) for split, name in files.items()}
+    return ReadResult(tasks=infer_tagging_tasks(splits, names, schemes), splits=splits,
+                      source_files=list(paths.values()))
+
+
+ENTRY = DatasetEntry(
+    name="conll-columns",
+    description="generic CoNLL-style column files (tokens + tagging columns); needs --source and options",
+    folder="",
+    reader=read,
+    task_kinds={},
+    options={"columns": {0: "tokens", -1: "tags"}},
+)

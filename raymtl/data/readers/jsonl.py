@@ -1,0 +1,187 @@
+"""Generic JSON-lines files already in raymtl's schema. Registered as ``jsonl`` (no folder: use
+``--source DIR``).
+
+Each line of ``<split>.jsonl`` is one example::
+
+    {"id": "s1", "tokens": ["The", "pizza"], "text_b": null, "offsets": [[0, 3], [4, 9]],
+     "labels": {"ate": ["O", "B-ASP"], "re": [[0, 1, "Rel"]], "acd": ["food"], "pol": "positive"}}
+
+``tokens`` may be replaced by ``text`` (tokenized with the common regex tokenizer, with offsets);
+``id`` defaults to ``<split>-<line>``; ``text_b`` may be a list of tokens or a string (tokenized);
+relation triples are ``[head, tail, type]``. Blank lines are skipped.
+
+The tasks come from option ``tasks`` (a list of TaskSpec dicts ``{"name", "kind", "labels",
+"pairwise", "scheme", "metric"}`` or a mapping name -> such a dict or kind), else from
+``tasks.json`` beside the files (the same list, or ``{"tasks": [...]}``). Option ``splits`` maps
+split name -> file name; by default every ``*.jsonl`` file is a split named after its stem.
+Every example is validated (``Example.validate``) and, for tasks with a label vocabulary, every
+label must be in it; errors name the file, line and field.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Mapping
+
+from raymtl.data.readers import common
+from raymtl.data.registry import DatasetEntry, ReadResult
+from raymtl.data.schema import Example, TaskSpec
+from raymtl.errors import DataError
+
+TASKS_FILE = "tasks.json"
+
+
+def _task_specs(raw: object, *, file: Path | None) -> list[TaskSpec]:
+    if isinstance(raw, Mapping) and "tasks" in raw:
+        raw = raw["tasks"]
+    items: list[dict] = []
+    if isinstance(raw, Mapping):
+        for name, spec in raw.items():
+            items.append({"name": name, "kind": spec} if isinstance(spec, str) else {"name": name, **dict(spec)})
+    elif isinstance(raw, list):
+        items = [dict(x) for x in raw]
+    else:
+        raise DataError(f"tasks must be a list of task dicts or a mapping name -> kind/dict, got {raw!r:.80}",
+                        file=file, field="tasks")
+    specs = []
+    for i, item in enumerate(items):
+        try:
+            specs.append(TaskSpec.from_dict(item))
+        except (KeyError, ValueError, TypeError) as err:
+            raise DataError(f"task {i}: {err}", file=file, field=f"tasks[{i}]") from None
+    if not specs:
+        raise DataError("no tasks given", file=file, field="tasks")
+    return specs
+
+
+def _load_tasks(source: Path, options: Mapping[str, object]) -> list[TaskSpec]:
+    raw = common.option(options, "tasks", None)
+    if raw is not None:
+        return _task_specs(raw, file=None)
+    path = source / TASKS_FILE
+    if not path.is_file():
+        raise DataError(f"no task description: give option tasks or put {TASKS_FILE} in {source}",
+                        file=path, field="tasks")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise DataError(f"invalid JSON: {err.msg}", file=path, line=err.lineno, field="tasks") from None
+    return _task_specs(data, file=path)
+
+
+def _tokens(value: object, *, path: Path, line: int, field_name: str) -> list[str]:
+    if isinstance(value, str):
+        return common.words(value)
+    if isinstance(value, list) and all(isinstance(t, str) for t in value):
+        return list(value)
+    raise DataError("expected a list of strings or a string", file=path, line=line, field=field_name)
+
+
+def _example(obj: object, split: str, n: int, path: Path, tasks: dict[str, TaskSpec]) -> Example:
+    if not isinstance(obj, dict):
+        raise DataError("expected a JSON object", file=path, line=n, field="line")
+    offsets = None
+    if "tokens" in obj:
+        tokens = _tokens(obj["tokens"], path=path, line=n, field_name="tokens")
+    elif isinstance(obj.get("text"), str):
+        tokens, offsets = common.tokenize(obj["text"])
+    else:
+        raise DataError("no tokens (give 'tokens' or 'text')", file=path, line=n, field="tokens")
+    if obj.get("offsets") is not None:
+        try:
+            offsets = [(int(a), int(b)) for a, b in obj["offsets"]]
+        except (TypeError, ValueError):
+            raise DataError("offsets must be [start, end] pairs", file=path, line=n, field="offsets") from None
+    text_b = obj.get("text_b")
+    if text_b is not None:
+        text_b = _tokens(text_b, path=path, line=n, field_name="text_b")
+    labels_raw = obj.get("labels") or {}
+    if not isinstance(labels_raw, dict):
+        raise DataError("labels must be an object task -> value", file=path, line=n, field="labels")
+    labels: dict = {}
+    for name, value in labels_raw.items():
+        if value is None:
+            continue
+        spec = tasks.get(name)
+        if spec is None:
+            raise DataError(f"unknown task {name!r}; tasks: {', '.join(tasks)}", file=path, line=n,
+                            field=f"labels.{name}")
+        if spec.kind == "relation":
+            try:
+                value = [(int(h), int(t), str(ty)) for h, t, ty in value]
+            except (TypeError, ValueError):
+                raise DataError("relations must be [head, tail, type] triples", file=path, line=n,
+                                field=f"labels.{name}") from None
+            used = [ty for _, _, ty in value]
+        elif spec.kind == "classify":
+            used = [value]
+        elif spec.kind == "multilabel":
+            if not isinstance(value, list):
+                raise DataError("expected a list of labels", file=path, line=n, field=f"labels.{name}")
+            value = sorted(set(value))
+            used = value
+        else:
+            used = value if isinstance(value, list) else []
+        if spec.labels:
+            bad = [u for u in used if u not in spec.labels]
+            if bad:
+                raise DataError(f"unknown label {bad[0]!r} for task {name}; expected one of "
+                                f"{', '.join(spec.labels)}", file=path, line=n, field=f"labels.{name}")
+        labels[name] = value
+    ex = Example(id=str(obj.get("id") or f"{split}-{n}"), tokens=tokens, text_b=text_b, offsets=offsets,
+                 labels=labels)
+    try:
+        ex.validate(tasks)
+    except ValueError as err:
+        msg = str(err)
+        fld = msg[msg.find("[") + 1:msg.find("]")] if "[" in msg else "labels"
+        raise DataError(msg, file=path, line=n, field=fld) from None
+    return ex
+
+
+def read(source: Path, options: Mapping[str, object]) -> ReadResult:
+    source = Path(source)
+    if not source.is_dir():
+        common.require_files(source, ["<split>.jsonl", TASKS_FILE])
+    tasks = _load_tasks(source, options)
+    by_name = {t.name: t for t in tasks}
+    raw_splits = common.option(options, "splits", None)
+    if raw_splits:
+        files = {str(k): str(v) for k, v in dict(raw_splits).items()}  # type: ignore[call-overload]
+    else:
+        files = {p.stem: p.name for p in sorted(source.glob("*.jsonl"))}
+        if not files:
+            raise DataError("no *.jsonl files found (or give option splits)", file=source, field="splits")
+    paths = common.require_files(source, files.values())
+    splits: dict[str, list[Example]] = {}
+    for split, name in files.items():
+        path = paths[name]
+        examples = []
+        seen: set[str] = set()
+        for n, line in enumerate(common.read_lines(path, fallback=()), 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise DataError(f"invalid JSON: {err.msg} (column {err.colno})", file=path, line=n,
+                                field="json") from None
+            ex = _example(obj, split, n, path, by_name)
+            if ex.id in seen:
+                raise DataError(f"duplicate id {ex.id!r}", file=path, line=n, field="id")
+            seen.add(ex.id)
+            examples.append(ex)
+        splits[split] = examples
+    source_files = list(paths.values()) + ([source / TASKS_FILE] if (source / TASKS_FILE).is_file() else [])
+    return ReadResult(tasks=tasks, splits=splits, source_files=source_files)
+
+
+ENTRY = DatasetEntry(
+    name="jsonl",
+    description="generic JSON lines in raymtl's schema (one example per line) + a task description; "
+                "needs --source",
+    folder="",
+    reader=read,
+    task_kinds={},
+)

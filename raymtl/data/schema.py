@@ -1,0 +1,162 @@
+"""One schema for all data: examples with optional per-task labels, and the task specs.
+
+An :class:`Example` carries tokens, an optional second text (stance target, headline, opinion
+target), optional character offsets, and labels for any subset of the dataset's tasks. Joint data
+(every example labels every task), disjoint data (one task per example) and unlabelled data
+(no labels) all use it. In Arrow each task is one nullable column ``label:<task>`` whose type
+depends on the task kind; null means "this example does not carry this task".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Union, get_args
+
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+
+TaskKind = Literal["tagging", "relation", "multilabel", "classify"]
+TASK_KINDS: tuple[str, ...] = get_args(TaskKind)
+
+# A relation triple: (head token index, tail token index, relation type), token indices 0-based.
+Relation = tuple[int, int, str]
+# Per-kind label value: tagging -> list[str] (one per token); relation -> list[Relation];
+# multilabel -> list[str] (a set, sorted); classify -> str.
+LabelValue = Union[list[str], list[Relation], str]
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A task of a dataset: its kind and ordered label vocabulary.
+
+    ``pairwise``: the task conditions on the example's second text (``text_b``).
+    ``scheme``: the tagging scheme (``BIO``) or ``None``; for relations, ``labels`` are the
+    relation types and ``scheme`` is unused. ``metric`` names the task's main dev metric.
+    """
+
+    name: str
+    kind: TaskKind
+    labels: tuple[str, ...] = ()
+    pairwise: bool = False
+    scheme: str | None = None
+    metric: str | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in TASK_KINDS:
+            raise ValueError(f"task {self.name!r}: unknown kind {self.kind!r}; expected one of {TASK_KINDS}")
+        if not self.name:
+            raise ValueError("task name must be non-empty")
+
+    @property
+    def num_labels(self) -> int:
+        return len(self.labels)
+
+    @property
+    def default_metric(self) -> str:
+        if self.metric:
+            return self.metric
+        return {"tagging": "f1", "relation": "f1", "multilabel": "f1", "classify": "acc"}[self.kind]
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "labels": list(self.labels), "pairwise": self.pairwise,
+                "scheme": self.scheme, "metric": self.metric, "description": self.description}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TaskSpec":
+        return cls(name=d["name"], kind=d["kind"], labels=tuple(d.get("labels", ())),
+                   pairwise=bool(d.get("pairwise", False)), scheme=d.get("scheme"), metric=d.get("metric"),
+                   description=d.get("description", ""))
+
+
+@dataclass
+class Example:
+    """One example. ``labels`` maps task name to its value; a task absent from it is unlabelled."""
+
+    id: str
+    tokens: list[str]
+    text_b: list[str] | None = None
+    offsets: list[tuple[int, int]] | None = None
+    labels: dict[str, LabelValue] = field(default_factory=dict)
+
+    def validate(self, tasks: dict[str, TaskSpec]) -> None:
+        """Raise ``ValueError`` naming the field when a label does not fit its task."""
+        if not self.tokens:
+            raise ValueError(f"example {self.id!r} [tokens]: empty token list")
+        if self.offsets is not None and len(self.offsets) != len(self.tokens):
+            raise ValueError(f"example {self.id!r} [offsets]: {len(self.offsets)} offsets for {len(self.tokens)} tokens")
+        for name, value in self.labels.items():
+            spec = tasks.get(name)
+            if spec is None:
+                raise ValueError(f"example {self.id!r} [labels.{name}]: unknown task")
+            n = len(self.tokens)
+            if spec.kind == "tagging":
+                if not isinstance(value, list) or len(value) != n:
+                    raise ValueError(f"example {self.id!r} [labels.{name}]: expected {n} tags, got {value!r:.80}")
+            elif spec.kind == "relation":
+                for rel in value:  # type: ignore[union-attr]
+                    h, t, _ = rel
+                    if not (0 <= h < n and 0 <= t < n):
+                        raise ValueError(f"example {self.id!r} [labels.{name}]: relation {rel} outside {n} tokens")
+            elif spec.kind == "multilabel":
+                if not isinstance(value, list):
+                    raise ValueError(f"example {self.id!r} [labels.{name}]: expected a list of labels")
+            elif not isinstance(value, str):
+                raise ValueError(f"example {self.id!r} [labels.{name}]: expected one label string")
+            if spec.pairwise and self.text_b is None:
+                raise ValueError(f"example {self.id!r} [text_b]: task {name!r} is pairwise but the example has no text_b")
+
+
+def label_column(task: str) -> str:
+    return f"label:{task}"
+
+
+_RELATION_TYPE = pa.list_(pa.struct([("head", pa.int32()), ("tail", pa.int32()), ("type", pa.string())]))
+
+
+def arrow_type(kind: str) -> pa.DataType:
+    return {
+        "tagging": pa.list_(pa.string()),
+        "relation": _RELATION_TYPE,
+        "multilabel": pa.list_(pa.string()),
+        "classify": pa.string(),
+    }[kind]
+
+
+def arrow_schema(tasks: list[TaskSpec]) -> pa.Schema:
+    fields = [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("tokens", pa.list_(pa.string()), nullable=False),
+        pa.field("text_b", pa.list_(pa.string())),
+        pa.field("offsets", pa.list_(pa.list_(pa.int32(), 2))),
+    ]
+    fields += [pa.field(label_column(t.name), arrow_type(t.kind)) for t in tasks]
+    return pa.schema(fields, metadata={b"raymtl.schema_version": str(SCHEMA_VERSION).encode()})
+
+
+def to_row(ex: Example, tasks: list[TaskSpec]) -> dict:
+    row = {"id": ex.id, "tokens": ex.tokens, "text_b": ex.text_b,
+           "offsets": [list(o) for o in ex.offsets] if ex.offsets is not None else None}
+    for t in tasks:
+        v = ex.labels.get(t.name)
+        if v is not None and t.kind == "relation":
+            v = [{"head": h, "tail": tl, "type": ty} for h, tl, ty in v]  # type: ignore[misc]
+        row[label_column(t.name)] = v
+    return row
+
+
+def from_row(row: dict, tasks: list[TaskSpec]) -> Example:
+    labels: dict[str, LabelValue] = {}
+    for t in tasks:
+        v = row.get(label_column(t.name))
+        if v is None:
+            continue
+        if t.kind == "relation":
+            v = [(r["head"], r["tail"], r["type"]) for r in v]
+        labels[t.name] = v
+    offsets = row.get("offsets")
+    return Example(id=row["id"], tokens=list(row["tokens"]),
+                   text_b=list(row["text_b"]) if row.get("text_b") is not None else None,
+                   offsets=[(int(a), int(b)) for a, b in offsets] if offsets is not None else None,
+                   labels=labels)

@@ -1,0 +1,152 @@
+"""Arrow IPC *stream* shards: writing them, memory-mapping them, and caching remote ones.
+
+Shards use the IPC streaming format because ``datasets.Dataset.from_file`` memory-maps exactly
+that format, so users can open them with the tools they know. A shard read from a remote
+filesystem (``s3://``, ``gs://``, any ``pyarrow.fs`` URI) is copied once per node into a local
+cache keyed by its sha256 and verified.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+
+from raymtl.data.manifest import Manifest, ShardInfo
+from raymtl.data.schema import Example, TaskSpec, arrow_schema, from_row, to_row
+from raymtl.errors import DataError
+
+_CHUNK = 1 << 20
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_shards(examples: Iterable[Example], tasks: list[TaskSpec], split_dir: Path, *, rel_prefix: str,
+                 rows_per_shard: int) -> list[ShardInfo]:
+    """Write ``examples`` as ``part-NNNNN.arrow`` files of at most ``rows_per_shard`` rows."""
+    if rows_per_shard < 1:
+        raise ValueError("rows_per_shard must be >= 1")
+    split_dir.mkdir(parents=True, exist_ok=True)
+    schema = arrow_schema(tasks)
+    shards: list[ShardInfo] = []
+    buf: list[dict] = []
+
+    def flush() -> None:
+        name = f"part-{len(shards):05d}.arrow"
+        path = split_dir / name
+        table = pa.Table.from_pylist(buf, schema=schema)
+        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
+            writer.write_table(table)
+        shards.append(ShardInfo(path=f"{rel_prefix}/{name}", rows=len(buf), bytes=path.stat().st_size,
+                                sha256=sha256_file(path)))
+        buf.clear()
+
+    for ex in examples:
+        buf.append(to_row(ex, tasks))
+        if len(buf) >= rows_per_shard:
+            flush()
+    if buf or not shards:
+        flush()  # an empty split still gets one (empty) shard so its schema is readable
+    return shards
+
+
+def _open_local(path: Path) -> pa.Table:
+    source = pa.memory_map(str(path), "r")
+    return pa.ipc.open_stream(source).read_all()
+
+
+def _is_uri(location: str) -> bool:
+    """Any URI (``s3://``, ``gs://``, ``file://`` on a shared filesystem...) is read through the cache;
+    a plain path is memory-mapped in place."""
+    return "://" in location
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("RAYMTL_CACHE_DIR", Path.home() / ".cache" / "raymtl")) / "shard-cache"
+
+
+def fetch_to_cache(uri: str, sha256: str) -> Path:
+    """Copy a remote shard into this node's cache once, verifying its sha256."""
+    target = cache_dir() / f"{sha256}.arrow"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fs, path = pafs.FileSystem.from_uri(uri)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
+    try:
+        h = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out, fs.open_input_stream(path) as src:
+            while chunk := src.read(_CHUNK):
+                h.update(chunk)
+                out.write(chunk)
+        if h.hexdigest() != sha256:
+            raise DataError(f"checksum mismatch: got {h.hexdigest()[:12]}…, manifest says {sha256[:12]}…",
+                            file=uri, field="sha256")
+        os.replace(tmp, target)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return target
+
+
+def load_manifest(location: str | Path) -> Manifest:
+    """Load a manifest from a local directory or a ``pyarrow.fs`` URI."""
+    location = str(location)
+    if not _is_uri(location):
+        return Manifest.load(location)
+    import json
+
+    fs, path = pafs.FileSystem.from_uri(location.rstrip("/") + "/manifest.json")
+    with fs.open_input_stream(path) as f:
+        return Manifest.from_dict(json.loads(f.read().decode("utf-8")), file=location)
+
+
+def open_split(location: str | Path, split: str, *, manifest: Manifest | None = None,
+               verify: bool = False) -> pa.Table:
+    """The whole split as one memory-mapped Arrow table (zero-copy for local shards).
+
+    ``verify``: check each shard's sha256 against the manifest first (always done for remote
+    shards when they are cached).
+    """
+    location = str(location)
+    manifest = manifest or load_manifest(location)
+    if split not in manifest.splits:
+        raise DataError(f"dataset {manifest.name!r} has no split {split!r}; splits: {', '.join(manifest.splits)}",
+                        file=location, field="split")
+    tables = []
+    for shard in manifest.splits[split].shards:
+        if _is_uri(location):
+            path = fetch_to_cache(location.rstrip("/") + "/" + shard.path, shard.sha256)
+        else:
+            path = Path(location) / shard.path
+            if not path.exists():
+                raise DataError("shard listed in the manifest is missing; re-run `raymtl data prepare`",
+                                file=path)
+            if verify and sha256_file(path) != shard.sha256:
+                raise DataError("shard bytes do not match the manifest's sha256 (corrupted?); re-run "
+                                "`raymtl data prepare`", file=path, field="sha256")
+        tables.append(_open_local(path))
+    return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+
+
+def verify_shards(location: str | Path, manifest: Manifest | None = None) -> None:
+    """Raise DataError if any shard's bytes differ from the manifest (run before training)."""
+    manifest = manifest or load_manifest(location)
+    for split in manifest.splits:
+        open_split(location, split, manifest=manifest, verify=True)
+
+
+def iter_examples(table: pa.Table, tasks: list[TaskSpec]) -> Iterator[Example]:
+    for batch in table.to_batches():
+        for row in batch.to_pylist():
+            yield from_row(row, tasks)

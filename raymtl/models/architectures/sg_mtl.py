@@ -1,0 +1,69 @@
+"""SG-MTL: Star-graph multi-task learning (graph-mtl, "Indirect Communication", eq. 7–12)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from raymtl.data.schema import TaskSpec
+from raymtl.models.architectures._graph_common import MessagePassingConfig, MessagePassingModel
+
+
+@dataclass
+class SGMTLConfig(MessagePassingConfig):
+    """``checkpoint_attention``: recompute the per-step β scores in backward instead of storing them
+    (memory O(N·T·A) instead of O(N·T²·A) for long reviews; same results)."""
+
+    checkpoint_attention: bool = True
+
+
+class SGMTL(MessagePassingModel):
+    """A shared LSTM (the virtual node, the "mailbox") reads every sentence (eq. 7); task k's node
+    reads from it at step t ``r_t^(k) = Σ_i β_{t→i}^(k) h_i^(s)`` over all positions i (eq. 8) with
+    β computed like eq. 5–6 from ``[x_t, h_{t-1}^(k), h_i^(s)]`` (softmax over the sentence's
+    positions), fused into its LSTM† state (eq. 9–11). Output from ``h_T^(k)`` (eq. 12).
+
+    ``extras["beta"]``: ``[N, T, T]`` per row (step t → position i); rows sum to 1 over real
+    positions, 0 at padding. ``shared_parameters()``: the shared LSTM (the layer the paper transfers,
+    frozen, in its leave-one-task-out experiment).
+
+    DDP: ``find_unused_parameters=True`` — the node LSTM and head of a task absent from a batch get
+    no gradient.
+    """
+
+    name = "sg_mtl"
+    paper = "graph-mtl"
+    equations = "7-14"
+    find_unused_parameters = True
+
+    def __init__(self, cfg: SGMTLConfig, tasks: list[TaskSpec], vocab_size: int, *,
+                 vectors: torch.Tensor | None = None):
+        super().__init__(cfg, tasks, vocab_size, vectors=vectors)
+        self.shared = nn.LSTM(self.embedder.out_dim, cfg.hidden, batch_first=True)  # θ^(s)
+        self.init_weights()
+
+    def messages(self, x, batch, rows, qx):
+        hs = self.shared(x)[0][rows.example]  # h_i^(s), [N, T, H] (graph-mtl eq. 7)
+        src = self.scorer.project_source(hs)  # [N, T, A]
+        pad = ~batch.mask[rows.example]  # [N, T]
+        scorer = self.scorer
+
+        def scores(q: torch.Tensor, src_: torch.Tensor) -> torch.Tensor:
+            return scorer.score(q.unsqueeze(1), src_)  # like graph-mtl eq. 5, [N, T]
+
+        use_ckpt = self.cfg.checkpoint_attention and torch.is_grad_enabled()
+
+        def message(t: int, h_prev: torch.Tensor):
+            q = scorer.query(qx[:, t], h_prev)
+            s = checkpoint(scores, q, src, use_reentrant=False) if use_ckpt else scores(q, src)
+            beta = torch.softmax(s.masked_fill(pad, float("-inf")), dim=-1)  # like graph-mtl eq. 6, over positions
+            r = torch.bmm(beta.unsqueeze(1), hs).squeeze(1)  # graph-mtl eq. 8
+            return r, beta
+
+        return message, "beta"
+
+    def shared_parameters(self):
+        return list(self.shared.parameters())

@@ -1,0 +1,49 @@
+"""The config fields every architecture shares (architecture configs subclass :class:`BaseConfig`).
+
+Only the token-embedding and size fields live here; encoder- and family-specific fields belong to
+the architecture's own config dataclass. Validation errors are ``ValueError`` s naming the field;
+:func:`raymtl.models.registry.build_config` turns them into ``ConfigError`` s.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+EMBEDDINGS = ("random", "vectors", "transformer")
+TRANSFORMER_LAYERS = ("last", "mix")
+
+
+@dataclass
+class BaseConfig:
+    """Common fields.
+
+    ``embedding``: ``random`` (trained from scratch), ``vectors`` (a ``[V, D]`` matrix given by the
+    data layer, fine-tuned unless ``freeze_embeddings``) or ``transformer`` (``transformer`` is a
+    local directory or hub name loaded with ``from_pretrained``; ``transformer_layers``: ``last``
+    hidden layer or ``mix``: a softmax-weighted scalar mix of all layers, ELMo style).
+    ``emb_dim`` is used by ``random`` only. ``hidden``: encoder hidden size (per LSTM direction).
+    """
+
+    embedding: str = "random"
+    emb_dim: int = 100
+    freeze_embeddings: bool = False
+    transformer: str = ""
+    transformer_layers: str = "last"
+    freeze_transformer: bool = True
+    transformer_max_length: int = 512
+    dropout: float = 0.3
+    hidden: int = 300
+
+    def __post_init__(self) -> None:
+        if self.embedding not in EMBEDDINGS:
+            raise ValueError(f"embedding: expected one of {EMBEDDINGS}, got {self.embedding!r}")
+        if self.transformer_layers not in TRANSFORMER_LAYERS:
+            raise ValueError(f"transformer_layers: expected one of {TRANSFORMER_LAYERS}, got {self.transformer_layers!r}")
+        if self.embedding == "transformer" and not self.transformer:
+            raise ValueError("transformer: embedding is 'transformer' but no model path or name is given")
+        if not 0.0 <= float(self.dropout) < 1.0:
+            raise ValueError(f"dropout: expected 0 <= dropout < 1, got {self.dropout!r}")
+        for name in ("emb_dim", "hidden", "transformer_max_length"):
+            v = getattr(self, name)
+            if isinstance(v, int) and not isinstance(v, bool) and v <= 0:
+                raise ValueError(f"{name}: expected a positive integer, got {v!r}")

@@ -1,0 +1,141 @@
+"""The training config: datasets, tasks with λ weights, architecture, optimiser, loop, schedules.
+
+A config is YAML (see configs/*.yaml). Task references are ``TASK`` when one dataset is used and
+``DATASET:TASK`` otherwise; that reference is the task's key everywhere (batches, losses,
+metrics, TensorBoard). ``validate`` checks everything that can be checked before a worker starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from raymtl.configs import apply_overrides, from_mapping, load_yaml, to_dict
+from raymtl.errors import ConfigError
+from raymtl.train.schedules import ScheduleConfig
+
+
+@dataclass
+class DataConfig:
+    datasets: list[str] = field(default_factory=list)
+    shards: str = ""  # root of prepared shards (default: $RAYMTL_SHARDS_DIR or ~/.cache/raymtl/shards)
+    prepare: bool = True  # prepare registered datasets from the data dir when their shards are missing
+    train_split: str = "train"
+    dev_split: str = "dev"
+    test_split: str = "test"
+    max_train_examples: int | None = None  # per dataset, for quick runs (--smoke-test sets it)
+    max_eval_examples: int | None = None
+    lowercase: bool = True
+    min_freq: int = 1
+    max_vocab: int | None = None
+    max_len: int | None = 120
+    max_pair_len: int | None = 60
+    vectors: str = ""  # "" | "glove-6b-50d" | path to a GloVe/word2vec text file
+
+
+@dataclass
+class TaskConfig:
+    name: str  # TASK or DATASET:TASK
+    weight: float = 1.0  # λ
+    main: bool = False
+
+
+@dataclass
+class OptimConfig:
+    name: Literal["adam", "adamw", "rmsprop", "adadelta", "sgd"] = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0  # l2
+    clip: float = 5.0  # max gradient norm; 0 = off
+    momentum: float = 0.0
+
+
+@dataclass
+class LoopConfig:
+    batch_size: int = 32
+    eval_batch_size: int = 128
+    epochs: int = 10
+    patience: int = 5  # epochs without dev improvement before stopping; 0 = never stop early
+    seed: int = 1
+    sampling: Literal["auto", "joint", "proportional", "uniform", "temperature"] = "auto"
+    temperature: float = 2.0
+    monitor: str = "main"  # "main" (main task's metric), "mean", or a metric key like "ate/f1"
+    bucket: bool = True
+    mixed_precision: bool = False  # bf16/fp16 autocast on GPU only
+    nonfinite: Literal["fail", "skip_batch", "lower_lr"] = "fail"
+    max_steps_per_epoch: int | None = None
+    eval_test: bool = True
+
+
+@dataclass
+class TrainConfig:
+    name: str = "run"
+    data: DataConfig = field(default_factory=DataConfig)
+    tasks: list[TaskConfig] = field(default_factory=list)
+    model: dict[str, Any] = field(default_factory=dict)  # {"arch": NAME, **architecture fields}
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: LoopConfig = field(default_factory=LoopConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+
+    @property
+    def arch(self) -> str:
+        return str(self.model.get("arch", ""))
+
+    @property
+    def arch_params(self) -> dict[str, Any]:
+        return {k: v for k, v in self.model.items() if k != "arch"}
+
+    @property
+    def main_task(self) -> str:
+        mains = [t.name for t in self.tasks if t.main]
+        return mains[0] if mains else self.tasks[0].name
+
+    def task_ref(self, ref: str) -> tuple[str, str]:
+        """(dataset, task) of a task reference."""
+        if ":" in ref:
+            ds, task = ref.split(":", 1)
+            return ds, task
+        if len(self.data.datasets) != 1:
+            raise ConfigError(f"task {ref!r} must be written DATASET:TASK when several datasets are used",
+                              key="tasks")
+        return self.data.datasets[0], ref
+
+    def to_dict(self) -> dict:
+        return to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict, *, file: str | Path | None = None) -> "TrainConfig":
+        cfg = from_mapping(cls, data, file=file)
+        cfg.check_shape(file=file)
+        return cfg
+
+    @classmethod
+    def load(cls, path: str | Path, overrides: list[str] | None = None) -> "TrainConfig":
+        return cls.from_dict(apply_overrides(load_yaml(path), overrides), file=path)
+
+    def check_shape(self, *, file: str | Path | None = None) -> None:
+        """Checks that need no data: presence of required keys, consistent task references."""
+        if not self.data.datasets:
+            raise ConfigError("at least one dataset is required", file=file, key="data.datasets")
+        if not self.tasks:
+            raise ConfigError("at least one task is required", file=file, key="tasks")
+        if not self.arch:
+            raise ConfigError("model.arch is required (see `raymtl models`)", file=file, key="model.arch")
+        seen = set()
+        for i, t in enumerate(self.tasks):
+            try:
+                ds, _ = self.task_ref(t.name)
+            except ConfigError as e:
+                raise ConfigError(str(e).split(": ", 1)[-1], file=file, key=f"tasks[{i}].name") from None
+            if ds not in self.data.datasets:
+                raise ConfigError(f"dataset {ds!r} of task {t.name!r} is not in data.datasets", file=file,
+                                  key=f"tasks[{i}].name")
+            if t.name in seen:
+                raise ConfigError(f"task {t.name!r} listed twice", file=file, key=f"tasks[{i}].name")
+            if t.weight < 0:
+                raise ConfigError("λ weight must be >= 0", file=file, key=f"tasks[{i}].weight")
+            seen.add(t.name)
+        if sum(t.main for t in self.tasks) > 1:
+            raise ConfigError("only one task can be main", file=file, key="tasks")
+        if self.train.epochs < 1 or self.train.batch_size < 1:
+            raise ConfigError("epochs and batch_size must be >= 1", file=file, key="train")

@@ -1,0 +1,463 @@
+"""The training loop: one class, :class:`Runner`, used alike by Ray Train workers and plain runs.
+
+The runner knows models and batches; it talks to the outside through a :class:`Reporter`
+(``ray.train.report`` in a Ray Train worker, a local directory otherwise), so the same loop is
+measured against a plain PyTorch loop in ``bench/train_overhead.py``.
+
+Determinism: batch order depends only on (seed, epoch) and every epoch reseeds torch with
+(seed, epoch, rank), so a run resumed from an epoch checkpoint ends where a straight run ends.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import math
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Protocol
+
+import torch
+import torch.distributed as dist
+
+from raymtl.data.batching import BucketBatchSampler, padding_efficiency
+from raymtl.errors import RaymtlError
+from raymtl.models.base import MTLModel, StepContext
+from raymtl.models.registry import default_registry as default_architectures
+from raymtl.train.config import TrainConfig
+from raymtl.train.data import Stream, TrainData
+from raymtl.train.metrics import MetricTracker, main_metric_name
+from raymtl.train.sampling import TaskSampler, pass_epoch
+from raymtl.train.schedules import Schedule
+
+STATE_FILE = "state.pt"
+BEST_FILE = "best_model.pt"
+
+
+class NonFiniteLossError(RaymtlError):
+    """The loss or the gradients became NaN/inf (the run stops; the last good checkpoint stays)."""
+
+
+class Reporter(Protocol):
+    def report(self, metrics: dict[str, Any], checkpoint_dir: Path | None) -> None: ...
+
+    def latest_checkpoint(self) -> Path | None: ...
+
+
+@dataclass
+class LocalReporter:
+    """Keeps the latest checkpoint under ``run_dir/checkpoints`` and the metric history in memory."""
+
+    run_dir: Path
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    def report(self, metrics: dict[str, Any], checkpoint_dir: Path | None) -> None:
+        self.history.append(dict(metrics))
+        if checkpoint_dir is not None:
+            target = self.run_dir / "checkpoints" / "latest"
+            tmp = target.with_name(".latest.tmp")
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(checkpoint_dir, tmp)
+            old = target.with_name(".latest.old")
+            if target.exists():
+                os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+
+    def latest_checkpoint(self) -> Path | None:
+        p = self.run_dir / "checkpoints" / "latest"
+        return p if (p / STATE_FILE).exists() else None
+
+
+def _unwrap(model: torch.nn.Module) -> MTLModel:
+    return model.module if hasattr(model, "module") else model  # type: ignore[return-value]
+
+
+def build_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
+    o = cfg.optim
+    params = [p for p in params if p.requires_grad]
+    if o.name == "adam":
+        return torch.optim.Adam(params, lr=o.lr, weight_decay=o.weight_decay)
+    if o.name == "adamw":
+        return torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay)
+    if o.name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=o.lr, weight_decay=o.weight_decay, momentum=o.momentum)
+    if o.name == "adadelta":
+        return torch.optim.Adadelta(params, lr=o.lr, weight_decay=o.weight_decay)
+    return torch.optim.SGD(params, lr=o.lr, weight_decay=o.weight_decay, momentum=o.momentum)
+
+
+def build_model(cfg: TrainConfig, data: TrainData, *, log: Callable[[str], None] = print) -> MTLModel:
+    vectors = None
+    if cfg.data.vectors:
+        from raymtl.data.vectors import load_vectors
+
+        aligned = load_vectors(cfg.data.vectors, data.vocab, seed=cfg.train.seed)
+        log(f"vectors: {aligned.summary()}")
+        vectors = aligned.weights
+    torch.manual_seed(cfg.train.seed)
+    return default_architectures().build(cfg.arch, cfg.arch_params, data.specs, len(data.vocab), vectors=vectors)
+
+
+class Runner:
+    """Trains ``cfg`` on this process's share of the data (rank ``rank`` of ``world``)."""
+
+    def __init__(self, cfg: TrainConfig, locations: dict[str, str], *, reporter: Reporter, run_dir: Path,
+                 rank: int = 0, world: int = 1, device: torch.device | str = "cpu",
+                 wrap_model: Callable[[torch.nn.Module], torch.nn.Module] | None = None,
+                 log: Callable[[str], None] | None = None):
+        self.cfg = cfg
+        self.rank, self.world = rank, world
+        self.device = torch.device(device)
+        self.reporter = reporter
+        self.run_dir = Path(run_dir)
+        self.log = log or (print if rank == 0 else (lambda _m: None))
+        self.data = TrainData(cfg, locations)
+        limit_train, limit_eval = cfg.data.max_train_examples, cfg.data.max_eval_examples
+        self.train_streams = self.data.streams(cfg.data.train_split, limit=limit_train)
+        self.dev_streams = self.data.streams(cfg.data.dev_split, limit=limit_eval)
+        self.test_streams = (self.data.streams(cfg.data.test_split, limit=limit_eval)
+                             if cfg.train.eval_test and all(cfg.data.test_split in m.splits
+                                                            for m in self.data.manifests.values()) else [])
+        model = build_model(cfg, self.data, log=self.log).to(self.device)
+        self.model = wrap_model(model) if wrap_model else model
+        self.optimizer = build_optimizer(cfg, self.model.parameters())
+        self.samplers = {s.name: BucketBatchSampler(s.lengths.tolist(), cfg.train.batch_size, rank=rank,
+                                                    world_size=world, seed=cfg.train.seed, bucket=cfg.train.bucket)
+                         for s in self.train_streams}
+        self.task_sampler = TaskSampler({s.name: len(self.samplers[s.name]) for s in self.train_streams},
+                                        strategy=self._sampling_strategy(), seed=cfg.train.seed,
+                                        temperature=cfg.train.temperature)
+        steps = self._steps_per_epoch()
+        self.schedule = Schedule(cfg.schedule, epochs=cfg.train.epochs, steps_per_epoch=steps)
+        self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.schedule.lr_lambda)
+        self.amp = cfg.train.mixed_precision and self.device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda") if self.amp else None
+        self.weights = self.data.weights
+        self.main_key = cfg.main_task
+        self.epoch = 0
+        self.global_step = 0
+        self.best_score = -math.inf
+        self.best_epoch = -1
+        self.bad_epochs = 0
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.history: list[dict[str, Any]] = []
+        self.skipped_batches = 0
+        self.writer = None
+        if rank == 0:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(self.run_dir / "tensorboard"))
+
+    # ---- set-up helpers -------------------------------------------------------------------
+    def _sampling_strategy(self) -> str:
+        s = self.cfg.train.sampling
+        if s == "auto":
+            return "joint" if len(self.train_streams) == 1 else "proportional"
+        return s
+
+    def _steps_per_epoch(self) -> int:
+        n = len(self.task_sampler)
+        cap = self.cfg.train.max_steps_per_epoch
+        return min(n, cap) if cap else n
+
+    @property
+    def core(self) -> MTLModel:
+        return _unwrap(self.model)
+
+    # ---- one epoch ------------------------------------------------------------------------
+    def _epoch_batches(self, epoch: int) -> Iterator[tuple[str, list[int]]]:
+        """(stream name, positions) in the order the task sampler picks, equal on every rank.
+
+        A stream exhausted under uniform/temperature sampling restarts with a new pass, whose
+        batch order comes from ``pass_epoch(epoch, pass)``.
+        """
+        cache: dict[tuple[str, int], list[list[int]]] = {}
+        counts = {}
+        for name, sampler in self.samplers.items():
+            sampler.set_epoch(epoch)
+            cache[(name, 0)] = list(sampler)
+            counts[name] = len(cache[(name, 0)])
+        self.task_sampler.set_epoch(epoch, batches=counts)
+        for draw in self.task_sampler.draws():
+            key = (draw.task, draw.pass_index)
+            if key not in cache:
+                sampler = self.samplers[draw.task]
+                sampler.set_epoch(pass_epoch(epoch, draw.pass_index))
+                cache[key] = list(sampler)
+            yield draw.task, cache[key][draw.batch_index]
+
+    def _loss(self, out, batch) -> tuple[torch.Tensor, dict[str, float]]:
+        total = torch.zeros((), device=self.device)
+        parts: dict[str, float] = {}
+        for key, loss in out.losses.items():
+            total = total + self.weights.get(key, 1.0) * loss
+            parts[key] = float(loss.detach())
+        for key, loss in out.extra_losses.items():
+            total = total + loss
+            parts[f"extra/{key}"] = float(loss.detach())
+        return total, parts
+
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        cfg = self.cfg
+        torch.manual_seed(cfg.train.seed * 100003 + epoch * 1009 + self.rank)
+        self.model.train()
+        streams = {s.name: s for s in self.train_streams}
+        sums: dict[str, float] = {}
+        n_steps = examples = tokens = 0
+        padded = 0
+        started = time.perf_counter()
+        cap = cfg.train.max_steps_per_epoch
+        for name, positions in self._epoch_batches(epoch):
+            if cap and n_steps >= cap:
+                break
+            batch = streams[name].batch(positions).to(self.device)
+            ctx = self.schedule.context(epoch, self.global_step)
+            with torch.autocast(device_type=self.device.type, enabled=self.amp):
+                out = self.model(batch, ctx)
+                loss, parts = self._loss(out, batch)
+            self.optimizer.zero_grad(set_to_none=True)
+            if self.scaler is not None:
+                self.scaler.scale(loss).backward()
+                self.scaler.unscale_(self.optimizer)
+            else:
+                loss.backward()
+            params = [p for p in self.model.parameters() if p.grad is not None]
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.optim.clip if cfg.optim.clip > 0 else float("inf"))
+            # Gradients are already averaged over ranks by DDP, so every rank sees the same verdict.
+            if not (torch.isfinite(grad_norm) and torch.isfinite(loss.detach())):
+                if not self._handle_nonfinite(epoch, name, parts):
+                    continue
+            if self.scaler is not None:
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+            else:
+                self.optimizer.step()
+            self.lr_scheduler.step()
+            self.global_step += 1
+            n_steps += 1
+            examples += batch.size
+            lens = batch.lengths
+            tokens += int(lens.sum())
+            padded += int(lens.max()) * batch.size
+            sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
+            for k, v in parts.items():
+                sums[k] = sums.get(k, 0.0) + v
+        elapsed = time.perf_counter() - started
+        stats = {f"train/loss/{k}" if k != "loss" else "train/loss": v / max(n_steps, 1) for k, v in sums.items()}
+        stats.update({"train/steps": n_steps, "train/examples_per_s": examples * self.world / max(elapsed, 1e-9),
+                      "train/padding_efficiency": tokens / max(padded, 1), "train/seconds": elapsed,
+                      "lr": self.optimizer.param_groups[0]["lr"]})
+        return stats
+
+    def _handle_nonfinite(self, epoch: int, stream: str, parts: dict[str, float]) -> bool:
+        """False: skip this batch. Raises under the ``fail`` policy."""
+        policy = self.cfg.train.nonfinite
+        self.optimizer.zero_grad(set_to_none=True)
+        self.skipped_batches += 1
+        if policy == "fail":
+            raise NonFiniteLossError(
+                f"non-finite loss or gradient at epoch {epoch}, step {self.global_step} (batch of {stream}; "
+                f"losses {parts}); the last good checkpoint is kept. Lower optim.lr, set optim.clip, or set "
+                "train.nonfinite=skip_batch|lower_lr")
+        if policy == "lower_lr":
+            for g in self.optimizer.param_groups:
+                g["lr"] *= 0.5
+            self.lr_scheduler.base_lrs = [b * 0.5 for b in self.lr_scheduler.base_lrs]
+            self.log(f"non-finite loss at step {self.global_step}: batch skipped, learning rate halved")
+        return False
+
+    # ---- evaluation -----------------------------------------------------------------------
+    @torch.no_grad()
+    def evaluate(self, streams: list[Stream], epoch: int) -> dict[str, float]:
+        self.model.eval()
+        core = self.core
+        tracker = MetricTracker(self.data.specs)
+        ctx = self.schedule.eval_context(epoch)
+        for s in streams:
+            sampler = BucketBatchSampler(s.lengths.tolist(), self.cfg.train.eval_batch_size, rank=self.rank,
+                                         world_size=self.world, shuffle=False) if len(s.indices) >= self.world \
+                else None
+            if sampler is None:
+                continue
+            for positions in sampler:
+                batch = s.batch(positions).to(self.device)
+                out = core(batch, ctx)
+                for key in s.tasks:
+                    if key in batch.targets:
+                        tracker.update(key, out.predictions[key], batch.targets[key], batch.present[key],
+                                       batch.mask)
+        state = tracker.state()
+        if self.world > 1 and dist.is_initialized():
+            states: list[Any] = [None] * self.world
+            dist.all_gather_object(states, state)
+            state = MetricTracker.merge(states)
+        return tracker.compute(state)
+
+    def monitor_value(self, metrics: dict[str, float]) -> float:
+        how = self.cfg.train.monitor
+        if how == "main":
+            spec = self.data.spec(self.main_key)
+            return metrics[f"{self.main_key}/{main_metric_name(spec)}"]
+        if how == "mean":
+            return metrics["mean/main"]
+        if how not in metrics:
+            raise RaymtlError(f"train.monitor {how!r} is not a dev metric; dev metrics: {', '.join(sorted(metrics))}")
+        return metrics[how]
+
+    # ---- checkpoints ----------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.core.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "lr_scheduler": self.lr_scheduler.state_dict(),
+            "samplers": {k: s.state_dict() for k, s in self.samplers.items()},
+            "task_sampler": self.task_sampler.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "epoch": self.epoch,
+            "global_step": self.global_step,
+            "best_score": self.best_score,
+            "best_epoch": self.best_epoch,
+            "bad_epochs": self.bad_epochs,
+            "history": json.dumps(self.history),
+            "skipped_batches": self.skipped_batches,
+        }
+
+    def load_state_dict(self, state: dict[str, Any], best: dict[str, torch.Tensor] | None) -> None:
+        self.core.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.lr_scheduler.load_state_dict(state["lr_scheduler"])
+        for k, s in state["samplers"].items():
+            if k in self.samplers:
+                self.samplers[k].load_state_dict(s)
+        self.task_sampler.load_state_dict(state["task_sampler"])
+        torch.set_rng_state(state["torch_rng"])
+        self.epoch = int(state["epoch"])
+        self.global_step = int(state["global_step"])
+        self.best_score = float(state["best_score"])
+        self.best_epoch = int(state["best_epoch"])
+        self.bad_epochs = int(state["bad_epochs"])
+        self.history = json.loads(state["history"])
+        self.skipped_batches = int(state["skipped_batches"])
+        self.best_state = best
+
+    def save_checkpoint(self, directory: Path) -> None:
+        torch.save(self.state_dict(), directory / STATE_FILE)
+        if self.best_state is not None:
+            torch.save(self.best_state, directory / BEST_FILE)
+        (directory / "config.json").write_text(json.dumps(self.cfg.to_dict(), indent=1))
+        (directory / "vocab.json").write_text(json.dumps(list(self.data.vocab.itos)))
+
+    def restore(self, directory: Path) -> None:
+        state = torch.load(directory / STATE_FILE, map_location=self.device, weights_only=True)
+        best = None
+        if (directory / BEST_FILE).exists():
+            best = torch.load(directory / BEST_FILE, map_location=self.device, weights_only=True)
+        self.load_state_dict(state, best)
+        self.log(f"resumed from {directory} at epoch {self.epoch}")
+
+    # ---- the whole run ----------------------------------------------------------------------
+    def _tensorboard(self, metrics: dict[str, Any], epoch: int) -> None:
+        if self.writer is None:
+            return
+        for k, v in metrics.items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+                self.writer.add_scalar(k, v, epoch)
+        self.writer.flush()
+
+    def fit(self) -> dict[str, Any]:
+        cfg = self.cfg
+        ckpt = self.reporter.latest_checkpoint()
+        if ckpt is not None:
+            self.restore(ckpt)
+        total_epochs = cfg.train.epochs
+        run_started = time.perf_counter()
+        first_epoch = self.epoch
+        stopped_early = False
+        while self.epoch < total_epochs:
+            epoch = self.epoch
+            train_stats = self.train_epoch(epoch)
+            dev = self.evaluate(self.dev_streams, epoch)
+            score = self.monitor_value(dev)
+            improved = score > self.best_score
+            if improved:
+                self.best_score, self.best_epoch, self.bad_epochs = score, epoch, 0
+                self.best_state = {k: v.detach().clone() for k, v in self.core.state_dict().items()}
+            else:
+                self.bad_epochs += 1
+            self.epoch = epoch + 1
+            sched = self.schedule.as_dict(epoch)
+            metrics: dict[str, Any] = {
+                "epoch": self.epoch, **train_stats, **{f"dev/{k}": v for k, v in dev.items()},
+                "dev_score": score, "best_dev_score": self.best_score, "best_epoch": self.best_epoch + 1,
+                **{f"schedule/{k}": (float(v) if not isinstance(v, str) else v) for k, v in sched.items()},
+            }
+            extras = getattr(self.core, "epoch_summaries", None)
+            if callable(extras):
+                metrics.update(extras())
+            self.history.append({k: v for k, v in metrics.items() if isinstance(v, (int, float, str))})
+            self._tensorboard(metrics, self.epoch)
+            per_epoch = (time.perf_counter() - run_started) / max(self.epoch - first_epoch, 1)
+            eta = per_epoch * (total_epochs - self.epoch)
+            self.log(f"epoch {self.epoch}/{total_epochs} | loss {train_stats.get('train/loss', float('nan')):.4f} | "
+                     f"{train_stats['train/examples_per_s']:.0f} ex/s | dev {cfg.train.monitor} {score:.4f} "
+                     f"(best {self.best_score:.4f} @ {self.best_epoch + 1}) | ETA {eta:.0f}s")
+            stop = cfg.train.patience > 0 and self.bad_epochs >= cfg.train.patience
+            self._report(metrics)
+            if stop and self.epoch < total_epochs:
+                stopped_early = True
+                self.log(f"early stop: no dev improvement for {self.bad_epochs} epochs")
+                break
+        final = self.finish(stopped_early)
+        return final
+
+    def _report(self, metrics: dict[str, Any]) -> None:
+        if self.rank == 0:
+            with tempfile.TemporaryDirectory() as tmp:
+                self.save_checkpoint(Path(tmp))
+                self.reporter.report(metrics, Path(tmp))
+        else:
+            self.reporter.report(metrics, None)
+
+    def finish(self, stopped_early: bool) -> dict[str, Any]:
+        """Test metrics at the best dev epoch; results.json in the run directory."""
+        test: dict[str, float] = {}
+        if self.best_state is not None:
+            self.core.load_state_dict(self.best_state)
+        if self.test_streams:
+            test = self.evaluate(self.test_streams, max(self.best_epoch, 0))
+        best_dev = next((h for h in self.history if h["epoch"] == self.best_epoch + 1), {})
+        summary = {
+            "name": self.cfg.name,
+            "epochs_run": self.epoch,
+            "stopped_early": stopped_early,
+            "best_epoch": self.best_epoch + 1,
+            "best_dev_score": self.best_score,
+            "dev": {k[4:]: v for k, v in best_dev.items() if k.startswith("dev/")},
+            "test": test,
+            "skipped_batches": self.skipped_batches,
+            "world_size": self.world,
+            "config": self.cfg.to_dict(),
+            "history": self.history,
+        }
+        if self.rank == 0:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            tmp = self.run_dir / ".results.json.tmp"
+            tmp.write_text(json.dumps(summary, indent=1, default=float))
+            os.replace(tmp, self.run_dir / "results.json")
+            if self.writer is not None:
+                for k, v in test.items():
+                    self.writer.add_scalar(f"test/{k}", v, self.epoch)
+                self.writer.close()
+        # A last report (every rank, no checkpoint) carries the test metrics to Ray Tune.
+        self.reporter.report({"epoch": self.epoch, "dev_score": self.best_score, "best_dev_score": self.best_score,
+                              "best_epoch": self.best_epoch + 1, "final": 1,
+                              **{f"dev/{k}": v for k, v in summary["dev"].items()},
+                              **{f"test/{k}": v for k, v in test.items()}}, None)
+        return summary

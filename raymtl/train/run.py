@@ -1,0 +1,62 @@
+"""``raymtl train``: validate a config, start (or join) Ray, run the TorchTrainer, print a summary."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from raymtl.train.config import TrainConfig
+from raymtl.train.trainer import Resources, build_trainer, smoke_overrides, validate
+
+
+def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
+    """Join a running cluster (``address`` or ``RAY_ADDRESS``), else start a local Ray."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, log_to_driver=True)
+        return
+    ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=True)
+
+
+def storage_path(storage: str) -> str:
+    return storage if "://" in storage else str(Path(storage).expanduser().resolve())
+
+
+def print_summary(summary: dict[str, Any]) -> None:
+    print(f"\n== {summary['name']}: best dev score {summary['best_dev_score']:.4f} at epoch {summary['best_epoch']} "
+          f"of {summary['epochs_run']}{' (early stop)' if summary['stopped_early'] else ''}")
+    keys = sorted(set(summary["dev"]) | set(summary["test"]))
+    if keys:
+        w = max(len(k) for k in keys)
+        print(f"{'metric':<{w}}  {'dev':>8}  {'test':>8}")
+        for k in keys:
+            d, t = summary["dev"].get(k), summary["test"].get(k)
+            fmt = lambda v: f"{v:8.4f}" if isinstance(v, (int, float)) else f"{'-':>8}"  # noqa: E731
+            print(f"{k:<{w}}  {fmt(d)}  {fmt(t)}")
+
+
+def run_train(config: Path | str | TrainConfig, *, overrides: list[str] | None = None, workers: int = 1,
+              use_gpu: bool = False, cpus_per_worker: float = 1.0, storage: str = "runs", name: str | None = None,
+              smoke_test: bool = False, address: str | None = None, quiet: bool = False) -> dict[str, Any]:
+    cfg = config if isinstance(config, TrainConfig) else TrainConfig.load(config, overrides)
+    if smoke_test:
+        cfg = smoke_overrides(cfg)
+    name = name or cfg.name
+    locations = validate(cfg)
+    storage = storage_path(storage)
+    run_dir = Path(storage) / name if "://" not in storage else Path(storage_path("runs")) / name
+    init_ray(address, num_cpus=None)
+    trainer = build_trainer(cfg, locations, resources=Resources(workers, use_gpu, cpus_per_worker),
+                            run_dir=run_dir, storage=storage, name=name)
+    trainer.fit()
+    summary = json.loads((run_dir / "results.json").read_text())
+    if not quiet:
+        print_summary(summary)
+        print(f"\nresults: {run_dir / 'results.json'}\nTensorBoard: tensorboard --logdir {run_dir / 'tensorboard'}")
+    return summary
