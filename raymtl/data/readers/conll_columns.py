@@ -164,5 +164,5 @@ ENTRY = DatasetEntry(
     folder="",
     reader=read,
     task_kinds={},
-    options={"columns": {0: "tokens", -1: "tags"}},
+    options={"columns": {"0": "tokens", "-1": "tags"}},
 )

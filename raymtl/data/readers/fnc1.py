@@ -6,11 +6,13 @@ Files (RFC-4180 CSV, UTF-8, header rows; bodies have quoted multi-line fields):
 ``train_stances.csv``.
 
 **The official training pairs (``train_stances.csv``) are missing from the shared copy.** Without
-them the reader splits the *labelled competition test set* (25413 pairs, 904 bodies) by body:
-the body ids are ordered by ``sha256(f"{seed}:{body id}")``; the first ``round(test_fraction * n)``
-bodies (default 10%) form ``test``, the next ``round(dev_fraction * n)`` (default 10%) ``dev``,
-the rest ``train`` (seed 0). A body and all its pairs stay in one split, so no body text leaks
-between splits (headlines may recur). This is *not* the official protocol; ``notes`` says so.
+them the reader splits the *labelled competition test set* (25413 pairs, 904 bodies) by body.
+Bodies whose first 200 tokens are identical form one group keyed by their smallest id (904 ids ->
+896 groups: 4 id pairs share the same text, 4 more share the first 200 tokens). The groups are
+ordered by ``sha256(f"{seed}:{key}")``; the first ``round(test_fraction * n)`` (default 10%) form
+``test``, the next ``round(dev_fraction * n)`` (default 10%) ``dev``, the rest ``train`` (seed 0).
+A body and all its pairs stay in one split, so no body text leaks between splits (headlines may
+recur). This is *not* the official protocol and ``notes`` says so.
 If ``train_stances.csv`` is present (with ``train_bodies.csv``), the official protocol is used:
 train = the training pairs minus a dev holdout by body (``dev_fraction``), test = the
 competition test set.
@@ -35,6 +37,7 @@ TRAIN_BODIES, TRAIN_STANCES = "train_bodies.csv", "train_stances.csv"
 TEST_BODIES, TEST_STANCES = "competition_test_bodies.csv", "competition_test_stances.csv"
 LABELS = ("agree", "disagree", "discuss", "unrelated")
 MAX_BODY_TOKENS = 200
+GROUP_TOKENS = 200  # bodies with the same first GROUP_TOKENS tokens are kept in one split
 DEV_FRACTION = 0.1
 TEST_FRACTION = 0.1
 
@@ -94,29 +97,46 @@ def read_stances(path: Path, bodies: Mapping[str, str], max_body: int) -> list[t
     return out
 
 
+def body_groups(bodies: Mapping[str, str]) -> dict[str, str]:
+    """``{body id: group key}``: the smallest id among the bodies with the same first tokens."""
+    prefix = {bid: tuple(common.words(text)[:GROUP_TOKENS]) for bid, text in bodies.items()}
+    first: dict[tuple[str, ...], str] = {}
+    for bid in sorted(bodies, key=lambda b: (len(b), b)):  # numeric order for numeric ids
+        first.setdefault(prefix[bid], bid)
+    return {bid: first[prefix[bid]] for bid in bodies}
+
+
 def read(source: Path, options: Mapping[str, object]) -> ReadResult:
     source = Path(source)
-    max_body = int(common.option(options, "max_body_tokens", MAX_BODY_TOKENS))  # type: ignore[arg-type]
+    try:
+        max_body = int(common.option(options, "max_body_tokens", MAX_BODY_TOKENS))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise DataError(f"option max_body_tokens must be an integer (0 = no limit), got "
+                        f"{options.get('max_body_tokens')!r}", field="max_body_tokens") from None
     dev_fraction = common.fraction_option(options, "dev_fraction", DEV_FRACTION)
     test_fraction = common.fraction_option(options, "test_fraction", TEST_FRACTION)
     seed = common.option(options, "seed", 0)
     paths = common.require_files(source, [TEST_BODIES, TEST_STANCES])
-    test_pairs = read_stances(paths[TEST_STANCES], read_bodies(paths[TEST_BODIES]), max_body)
+    test_bodies = read_bodies(paths[TEST_BODIES])
+    test_pairs = read_stances(paths[TEST_STANCES], test_bodies, max_body)
     notes: list[str] = []
     if (source / TRAIN_STANCES).is_file():
         paths.update(common.require_files(source, [TRAIN_BODIES, TRAIN_STANCES]))
-        train_pairs = read_stances(paths[TRAIN_STANCES], read_bodies(paths[TRAIN_BODIES]), max_body)
-        dev_bodies = common.holdout([b for b, _ in train_pairs], dev_fraction, seed)
-        splits = {"train": [ex for b, ex in train_pairs if b not in dev_bodies],
-                  "dev": [ex for b, ex in train_pairs if b in dev_bodies],
+        train_bodies = read_bodies(paths[TRAIN_BODIES])
+        group = body_groups(train_bodies)
+        train_pairs = read_stances(paths[TRAIN_STANCES], train_bodies, max_body)
+        dev_bodies = common.holdout([group[b] for b, _ in train_pairs], dev_fraction, seed)
+        splits = {"train": [ex for b, ex in train_pairs if group[b] not in dev_bodies],
+                  "dev": [ex for b, ex in train_pairs if group[b] in dev_bodies],
                   "test": [ex for _, ex in test_pairs]}
         notes.append(f"official protocol: train = {TRAIN_STANCES} minus a dev holdout of {len(dev_bodies)} "
                      f"bodies (dev_fraction={dev_fraction}, seed={seed}); test = {TEST_STANCES}")
     else:
-        part = common.partition([b for b, _ in test_pairs], {"test": test_fraction, "dev": dev_fraction},
+        group = body_groups(test_bodies)
+        part = common.partition([group[b] for b, _ in test_pairs], {"test": test_fraction, "dev": dev_fraction},
                                 "train", seed)
-        splits = {s: [ex for b, ex in test_pairs if part[b] == s] for s in ("train", "dev", "test")}
-        n_bodies = {s: sum(1 for p in part.values() if p == s) for s in splits}
+        splits = {s: [ex for b, ex in test_pairs if part[group[b]] == s] for s in ("train", "dev", "test")}
+        n_bodies = {s: sum(1 for b in test_bodies if part.get(group[b]) == s) for s in splits}
         notes.append(f"{TRAIN_STANCES} (the official labelled training pairs) is MISSING from {source}: "
                      f"train/dev/test are a split of the labelled competition test set {TEST_STANCES} "
                      f"by body id ({n_bodies['train']}/{n_bodies['dev']}/{n_bodies['test']} bodies; "

@@ -8,7 +8,7 @@ One example per tweet (id = the file's ``ID``): tokens = the tweet tokenized wit
 tokenizer (case kept, with character offsets) after removing the trailing ``#SemST`` marker that
 every tweet carries (option ``keep_semst: true`` keeps it); ``text_b`` = the target tokens.
 Task ``stance`` (pairwise classify AGAINST/FAVOR/NONE; main metric the macro F1 of FAVOR and
-AGAINST, ``f1_favor_against``).
+AGAINST, ``f1_fa``).
 
 Splits: ``train``/``dev`` from the subtask A training file, dev being a seeded holdout of tweet
 ids (ordered by ``sha256(f"{seed}:{id}")``, the first ``round(dev_fraction * n)``, default 10%,
@@ -85,7 +85,7 @@ def read(source: Path, options: Mapping[str, object]) -> ReadResult:
     ids = [ex.id for exs in splits.values() for ex in exs]
     if len(ids) != len(set(ids)):
         raise DataError("tweet IDs repeat across the files", file=Path(source), field="ID")
-    task = TaskSpec("stance", "classify", LABELS, pairwise=True, metric="f1_favor_against",
+    task = TaskSpec("stance", "classify", LABELS, pairwise=True, metric="f1_fa",
                     description="stance of the tweet towards the target (text_b)")
     notes = [f"dev = {len(dev_ids)} of {len(train_all)} subtask A train tweets held out by sha256(seed:id), "
              f"dev_fraction={fraction}, seed={seed} (no official dev split; trial data not available)",

@@ -7,7 +7,7 @@ tweet with every occurrence of the target replaced by ``$T$``; the target; the p
 One example per instance (id ``<file stem>-<k>``, k = 1-based instance number, kept when the
 instance goes to dev): tokens = the tweet with every ``$T$`` replaced by the target, split on
 whitespace; ``text_b`` = the target tokens. Task ``sentiment`` (pairwise classify:
-negative/neutral/positive; main metric macro F1 as in Augenstein et al. 2018).
+negative/neutral/positive; main metric ``f1_macro`` as in Augenstein et al. 2018).
 
 Splits: ``test`` = ``test.raw``; ``train``/``dev`` from ``train.raw``, dev being a seeded holdout
 of instances: ids ordered by ``sha256(f"{seed}:{id}")``, the first ``round(dev_fraction * n)``
@@ -63,7 +63,7 @@ def read(source: Path, options: Mapping[str, object]) -> ReadResult:
     splits = {"train": [ex for ex in train_all if ex.id not in dev_ids],
               "dev": [ex for ex in train_all if ex.id in dev_ids],
               "test": read_file(paths["test.raw"])}
-    task = TaskSpec("sentiment", "classify", LABELS, pairwise=True, metric="macro_f1",
+    task = TaskSpec("sentiment", "classify", LABELS, pairwise=True, metric="f1_macro",
                     description="sentiment towards the target (text_b)")
     notes = [f"dev = {len(dev_ids)} of {len(train_all)} train instances held out by sha256(seed:id), "
              f"dev_fraction={fraction}, seed={seed} (no official dev split)"]

@@ -74,11 +74,14 @@ class LSTMBank(nn.Module):
         idx = range(len(self.lstms)) if which is None else which
         return torch.stack([self.lstms[i](x)[0] for i in idx])  # graph-mtl eq. 2
 
-    def stacked(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``W_ih [n, 4H, D]``, ``W_hh [n, 4H, H]``, ``b [n, 4H]`` (gate order i, f, g, o)."""
-        w_ih = torch.stack([m.weight_ih_l0 for m in self.lstms])
-        w_hh = torch.stack([m.weight_hh_l0 for m in self.lstms])
-        b = torch.stack([m.bias_ih_l0 + m.bias_hh_l0 for m in self.lstms])
+    def stacked(self, which: list[int] | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``W_ih [n, 4H, D]``, ``W_hh [n, 4H, H]``, ``b [n, 4H]`` (gate order i, f, g, o) of every
+        (or the listed) task LSTM. Only the listed LSTMs enter the graph, so the others get no
+        gradient at all (not a zero one that an optimiser with momentum would still act on)."""
+        ms = [self.lstms[i] for i in (range(len(self.lstms)) if which is None else which)]
+        w_ih = torch.stack([m.weight_ih_l0 for m in ms])
+        w_hh = torch.stack([m.weight_hh_l0 for m in ms])
+        b = torch.stack([m.bias_ih_l0 + m.bias_hh_l0 for m in ms])
         return w_ih, w_hh, b
 
 
@@ -367,11 +370,12 @@ class MessagePassingModel(RowModel):
 
     def encode_rows(self, batch, rows, ctx):
         x = dropout_seq(self.embedder.embed(batch), self.cfg.dropout, self.training)  # [B, T, D]
-        w_ih, w_hh, b = self.nodes.stacked()
+        which, local = torch.unique(rows.task, return_inverse=True)  # the tasks of this batch's rows
+        w_ih, w_hh, b = self.nodes.stacked(which.tolist())
         xr = x[rows.example]  # [N, T, D]
-        x_proj = torch.einsum("ntd,ngd->ntg", xr, w_ih[rows.task]) + b[rows.task].unsqueeze(1)
+        x_proj = torch.einsum("ntd,ngd->ntg", xr, w_ih[local]) + b[local].unsqueeze(1)
         qx = self.scorer.W_x(xr)  # W^(s) x_t part of eq. 5, [N, T, A]
         message, key = self.messages(x, batch, rows, qx)
-        seq, last, weights = lstm_dagger(x_proj, w_hh[rows.task], batch.mask[rows.example], self.fusion, message)
+        seq, last, weights = lstm_dagger(x_proj, w_hh[local], batch.mask[rows.example], self.fusion, message)
         p = self.cfg.dropout
         return dropout_seq(seq, p, self.training), dropout_seq(last, p, self.training), {key: weights}

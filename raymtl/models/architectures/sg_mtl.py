@@ -31,7 +31,7 @@ class SGMTL(MessagePassingModel):
     frozen, in its leave-one-task-out experiment).
 
     DDP: ``find_unused_parameters=True`` — the node LSTM and head of a task absent from a batch get
-    no gradient.
+    no gradient (Algorithm 1: a batch holds one task).
     """
 
     name = "sg_mtl"
