@@ -54,7 +54,8 @@ def _batch() -> Batch:
     pmask[0, 1:] = False
     pair[~pmask] = 0
     present = {"stance": torch.tensor([1, 1, 0, 0, 0, 0]).bool(), "topic5": torch.tensor([0, 0, 1, 1, 0, 0]).bool()}
-    targets = {"stance": torch.tensor([0, 2, -100, -100, -100, -100]), "topic5": torch.tensor([-100, -100, 4, 1, -100, -100])}
+    targets = {"stance": torch.tensor([0, 2, -100, -100, -100, -100]),
+               "topic5": torch.tensor([-100, -100, 4, 1, -100, -100])}
     words = [[f"w{int(x)}" for x in row[m]] for row, m in zip(tokens, mask)]
     return Batch(ids=list("abcdef"), words=words, tokens=tokens, mask=mask, targets=targets, present=present,
                  pair_words=[["t"] * int(m.sum()) for m in pmask], pair_tokens=pair, pair_mask=pmask)
@@ -196,7 +197,8 @@ def test_real_batch_forward_backward_and_overfit(real_batch, prepared, name):
     tasks = list(specs) + list(twitter)
     assert batch.pair_tokens is not None and [t.name for t in tasks] == ["stance", "sentiment"]
     torch.manual_seed(0)
-    model = default_registry().build(name, _cfg(name, hidden=16, emb_dim=16, **({} if name == "hps_mtl" else {"label_dim": 16})), tasks, len(vocab))
+    sizes = {"hidden": 16, "emb_dim": 16, **({} if name == "hps_mtl" else {"label_dim": 16})}
+    model = default_registry().build(name, _cfg(name, **sizes), tasks, len(vocab))
     opt = torch.optim.Adam(model.parameters(), lr=0.01)
     ctx = StepContext(ltn_active=True)
     first = last = None

@@ -38,7 +38,8 @@ def _synthetic_batch(k: int = 3) -> Batch:
     tokens[~mask] = 0
     owner = torch.tensor([0, 0, 1, 1, 2, 2]) % k
     present = {f"t{i}": owner == i for i in range(k)}
-    targets = {n: torch.where(p, torch.randint(0, 2, (b,), generator=g), torch.full((b,), -100)) for n, p in present.items()}
+    targets = {n: torch.where(p, torch.randint(0, 2, (b,), generator=g), torch.full((b,), -100))
+               for n, p in present.items()}
     return Batch(ids=[str(i) for i in range(b)], words=[["w"] * int(m.sum()) for m in mask], tokens=tokens, mask=mask,
                  targets=targets, present=present)
 

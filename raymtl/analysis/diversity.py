@@ -86,7 +86,8 @@ def renyi_entropy(tokens: Sequence[str], term_dist: Mapping[str, float] | None =
     return math.log(s if s > 0 else _RENYI_FLOOR) / (1.0 - alpha)
 
 
-def quadratic_entropy(tokens: Sequence[str], vectors: Mapping[str, Sequence[float]] | Callable[[str], Sequence[float] | None],
+def quadratic_entropy(tokens: Sequence[str],
+                      vectors: Mapping[str, Sequence[float]] | Callable[[str], Sequence[float] | None],
                       term_dist: Mapping[str, float] | None = None) -> float:
     """``sum_{w,w'} cos(v_w, v_w') p(w) p(w')`` over the example's types that have a vector."""
     get = vectors if callable(vectors) else (lambda w: vectors.get(w))  # type: ignore[union-attr]

@@ -48,7 +48,7 @@ def grad_reverse(x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
 
 def orthogonality_penalty(shared: torch.Tensor, private: torch.Tensor) -> torch.Tensor:
     """``||S^T P||_F^2`` with rows of S / P the shared / private features of the same examples."""
-    return (shared.transpose(0, 1) @ private).pow(2).sum()  # SP-MTL L_diff (Liu et al. 2017 eq. 13)
+    return (shared.transpose(0, 1) @ private).pow(2).sum()  # SP-MTL L_diff (Liu et al. 2017)
 
 
 # ----------------------------------------------------------------------------- task LSTMs
@@ -356,8 +356,8 @@ class MessagePassingModel(RowModel):
         d, h = self.embedder.out_dim, cfg.hidden
         src = source_size or h
         self.nodes = LSTMBank(len(tasks), d, h)  # θ^(k)
-        self.scorer = MessageScorer(d, h, src, cfg.attn_size or h)  # u^(s), W^(s) of eq. 5
-        self.fusion = FusionGate(h, src)  # W_f^(s), W_r^(s), W_c^(s) of eq. 10–11
+        self.scorer = MessageScorer(d, h, src, cfg.attn_size or h)  # u^(s), W^(s): graph-mtl eq. 5
+        self.fusion = FusionGate(h, src)  # W_f^(s), W_r^(s), W_c^(s): graph-mtl eq. 10–11
         self.build_heads(h)
 
     def init_weights(self) -> None:
@@ -374,7 +374,7 @@ class MessagePassingModel(RowModel):
         w_ih, w_hh, b = self.nodes.stacked(which.tolist())
         xr = x[rows.example]  # [N, T, D]
         x_proj = torch.einsum("ntd,ngd->ntg", xr, w_ih[local]) + b[local].unsqueeze(1)
-        qx = self.scorer.W_x(xr)  # W^(s) x_t part of eq. 5, [N, T, A]
+        qx = self.scorer.W_x(xr)  # W^(s) x_t part of graph-mtl eq. 5, [N, T, A]
         message, key = self.messages(x, batch, rows, qx)
         seq, last, weights = lstm_dagger(x_proj, w_hh[local], batch.mask[rows.example], self.fusion, message)
         p = self.cfg.dropout

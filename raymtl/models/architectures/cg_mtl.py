@@ -46,12 +46,13 @@ class CGMTL(MessagePassingModel):
         if k_all == 1:
             zero_r, zero_a = qx.new_zeros(n, hidden), qx.new_zeros(n, 1)
             return (lambda t, h_prev: (zero_r, zero_a)), "alpha"
-        hs = self.nodes.plain(x)[:, rows.example]  # h_t^(i) of every task LSTM on every row, [K, N, T, H] (eq. 2)
-        src = self.scorer.project_source(hs)  # W^(s) h_t^(i) part of eq. 5, [K, N, T, A]
+        # h_t^(i) of every task LSTM on every row, [K, N, T, H]
+        hs = self.nodes.plain(x)[:, rows.example]  # graph-mtl eq. 2
+        src = self.scorer.project_source(hs)  # W^(s) h_t^(i) part of graph-mtl eq. 5, [K, N, T, A]
         own = torch.nn.functional.one_hot(rows.task, k_all).T.bool()  # [K, N]: i == k
 
         def message(t: int, h_prev: torch.Tensor):
-            q = self.scorer.query(qx[:, t], h_prev)  # W^(s) [x_t, h_{t-1}^(k)] part of eq. 5
+            q = self.scorer.query(qx[:, t], h_prev)  # W^(s) [x_t, h_{t-1}^(k)] part of graph-mtl eq. 5
             s = self.scorer.score(q.unsqueeze(0), src[:, :, t])  # s_t^(i→k), [K, N] (graph-mtl eq. 4–5)
             alpha = torch.softmax(s.masked_fill(own, float("-inf")), dim=0)  # graph-mtl eq. 6, over i ≠ k
             r = (alpha.unsqueeze(-1) * hs[:, :, t]).sum(0)  # graph-mtl eq. 3

@@ -45,7 +45,7 @@ class HPSLEL(DisparateModel):
     def task_scores(self, h):
         out = {}
         for k, t in enumerate(self.task_names):
-            scores = self.lel.scores(self.task_features(h, k))  # eq. 3–4: L h
+            scores = self.lel.scores(self.task_features(h, k))  # disparate-label-spaces eq. 3–4: L h
             out[t] = self.lel.task_logits(scores, t)  # the task mask: only T_i's labels
         return out
 

@@ -88,14 +88,14 @@ class HPSLELLTN(HPSLEL):
         self.term_dist = term_dist
 
     def ltn_logits(self, batch, h: torch.Tensor, logits: dict[str, torch.Tensor]) -> torch.Tensor:
-        os = [output_label_embedding(torch.softmax(logits[t], -1), self.lel.label_matrix(t))  # eq. 5
-              for t in self.aux_tasks]
+        # disparate-label-spaces eq. 5: o_i = Σ_j p_j^{T_i} l_j for every auxiliary task
+        os = [output_label_embedding(torch.softmax(logits[t], -1), self.lel.label_matrix(t)) for t in self.aux_tasks]
         feats = []
         if self.cfg.diversity_features:
             feats.append(diversity_tensor(batch.words, self.term_dist, device=h.device).to(h.dtype))
         if self.cfg.ltn_main_preds:
             feats.append(torch.softmax(logits[self.main_task], -1))
-        return self.ltn(os, torch.cat(feats, -1) if feats else None)  # eq. 6
+        return self.ltn(os, torch.cat(feats, -1) if feats else None)  # disparate-label-spaces eq. 6
 
     def extend_output(self, out, batch, h, logits, ctx):
         main = self.main_task
@@ -116,4 +116,5 @@ class HPSLELLTN(HPSLEL):
         unl = ~labelled
         if self.cfg.semi_supervised and unl.any() and self.cfg.pseudo_weight > 0:
             p_main = torch.softmax(logits[main][unl], -1)
-            out.extra_losses["pseudo"] = self.cfg.pseudo_weight * pseudo_label_mse(p_main, z[unl].detach())  # eq. 7
+            mse = pseudo_label_mse(p_main, z[unl].detach())  # disparate-label-spaces eq. 7
+            out.extra_losses["pseudo"] = self.cfg.pseudo_weight * mse

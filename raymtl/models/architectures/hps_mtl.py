@@ -37,4 +37,5 @@ class HPSMTL(DisparateModel):
         self.heads = nn.ModuleList(build_head(t, self.feat_dim) for t in tasks)
 
     def task_scores(self, h):
-        return {t: self.heads[k](self.task_features(h, k)) for k, t in enumerate(self.task_names)}  # eq. 1 (logits)
+        # disparate-label-spaces eq. 1 (logits; the softmax is in the loss)
+        return {t: self.heads[k](self.task_features(h, k)) for k, t in enumerate(self.task_names)}
