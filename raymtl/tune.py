@@ -104,7 +104,9 @@ def connect(address: str | None, num_cpus: int | None) -> bool:
             return True
         except (ConnectionError, RuntimeError, ValueError):
             pass
-    ray.init(num_cpus=num_cpus, include_dashboard=False)
+    # The dashboard's State API must run: without it Ray Train V2 never frees a finished trial's
+    # placement group and later trials wait forever.
+    ray.init(num_cpus=num_cpus)
     return False
 
 
@@ -138,20 +140,16 @@ def fit_concurrency(requested: int | None, workers: int, cpus: float, gpus: floa
 
 
 # ---- the trainable ------------------------------------------------------------------------------
-def make_trainable(space, locations: dict[str, str], resources, train_storage: str, smoke_test: bool,
-                   max_failures: int):
+def make_trainable(space, locations: dict[str, str], resources, train_storage: str, max_failures: int):
     """A Tune function trainable: trial params -> TrainConfig -> TorchTrainer reporting to Tune."""
 
     def trial(params: dict[str, Any]) -> None:
         from ray import tune
 
         from raymtl.train.config import TrainConfig
-        from raymtl.train.trainer import build_trainer, smoke_overrides
+        from raymtl.train.trainer import build_trainer
 
         cfg = TrainConfig.from_dict(space.trial_config(params))
-        if smoke_test:
-            cfg = smoke_overrides(cfg)
-            cfg.train.epochs = 2
         ctx = tune.get_context()
         run_dir = Path(ctx.get_trial_dir())
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -165,40 +163,33 @@ def make_trainable(space, locations: dict[str, str], resources, train_storage: s
 
 
 def validate_space(space, *, samples: int = 16) -> dict[str, str]:
-    """Before any trial: the base config and sampled points must be valid; returns shard locations."""
+    """Before any trial: sampled points must give valid configs, and every dataset and task any
+    trial may use must exist (missing shards are prepared now). Returns dataset -> location."""
     import optuna
 
     from raymtl.train.config import TrainConfig
     from raymtl.train.trainer import validate
 
-    base = TrainConfig.from_dict(space.trial_config({}) if not space.has_required_params() else
-                                 space.base_config, file=space.path)
-    datasets = set(base.data.datasets) | set(space.all_datasets())
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=space.search.seed))
+    base = TrainConfig.from_dict(space.base_config, file=space.file)
+    refs = [t.name if ":" in t.name else f"{base.data.datasets[0]}:{t.name}" for t in base.tasks]
+    if space.aux_tasks is not None:
+        refs += [t for t in (space.aux_tasks.main, *space.aux_tasks.pool) if t not in refs]
     for _ in range(samples):
         t = study.ask()
-        params = dict(t.params)
-        params.update(space.define_by_run(t) or {})
-        cfg = TrainConfig.from_dict(space.trial_config(params), file=space.path)
-        from raymtl.models.registry import build_config, default_registry
-
-        build_config(default_registry().get(cfg.arch), cfg.arch_params)
-        datasets |= set(cfg.data.datasets)
+        params = {**t.params, **(space.define_by_run(t) or {})}
+        cfg = TrainConfig.from_dict(space.trial_config(params), file=space.file)
+        refs += [r for r in (x.name if ":" in x.name else f"{cfg.data.datasets[0]}:{x.name}" for x in cfg.tasks)
+                 if r not in refs]
         study.tell(t, 0.0)
-    # Resolve (and prepare if missing) every dataset any trial may use, checking its tasks.
-    probe = TrainConfig.from_dict({**base.to_dict(), "data": {**base.to_dict()["data"], "datasets": sorted(datasets)},
-                                   "tasks": [{"name": t if ":" in t else f"{base.data.datasets[0]}:{t}"}
-                                             for t in _all_task_refs(space, base)]})
-    return validate(probe)
-
-
-def _all_task_refs(space, base) -> list[str]:
-    refs = [t.name if ":" in t.name else f"{base.data.datasets[0]}:{t.name}" for t in base.tasks]
-    for ref in space.all_tasks():
-        if ref not in refs:
-            refs.append(ref)
-    return refs
+    datasets = sorted({r.split(":", 1)[0] for r in refs})
+    probe = base.to_dict()
+    probe["data"]["datasets"] = datasets
+    probe["tasks"] = [{"name": r} for r in refs]
+    probe["model"] = {"arch": base.arch}  # the architecture's own fields were checked per point above
+    probe["train"]["monitor"] = "mean"
+    return validate(TrainConfig.from_dict(probe, file=space.file))
 
 
 # ---- outputs ------------------------------------------------------------------------------------
@@ -216,14 +207,14 @@ def write_outputs(space, result_grid, exp_dir: Path, started: float) -> dict[str
 
     rows = []
     for r in result_grid:
-        trial_id = Path(r.path).name if r.path else ""
         m = r.metrics or {}
+        trial_id = m.get("trial_id") or (Path(r.path).name if r.path else "")
         status = "ERROR" if r.error else ("STOPPED" if not m.get("final") else "TERMINATED")
         row = {"trial": trial_id, "status": status, "error": str(r.error).splitlines()[0][:300] if r.error else "",
                "epochs_run": m.get("epoch"), "wall_time_s": m.get("time_total_s"),
                **{f"param/{k}": v for k, v in (r.config or {}).items()}, **_flat_metrics(m)}
-        aux = space.chosen_aux(r.config or {}) if hasattr(space, "chosen_aux") else None
-        if aux is not None:
+        if space.aux_tasks is not None:
+            aux = space.chosen_aux_tasks(r.config or {})
             row["aux_tasks"] = "+".join(aux) if aux else "(main only)"
         rows.append(row)
     df = pd.DataFrame(rows)
@@ -353,14 +344,17 @@ def refit(exp_dir: Path, seeds: int, resources, storage: str) -> dict[str, Any]:
 def build_scheduler(space, max_t: int):
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandScheduler, MedianStoppingRule
 
-    s = space.scheduler
+    s, metric, mode = space.scheduler, space.metric, space.mode
     if s.kind == "asha":
-        return ASHAScheduler(time_attr="training_iteration", max_t=max_t, grace_period=min(s.grace_period, max_t),
-                             reduction_factor=s.reduction_factor)
+        return ASHAScheduler(time_attr=s.time_attr, metric=metric, mode=mode, max_t=max_t,
+                             grace_period=min(s.grace_period, max_t), reduction_factor=s.reduction_factor,
+                             brackets=s.brackets)
     if s.kind == "hyperband":
-        return HyperBandScheduler(time_attr="training_iteration", max_t=max_t, reduction_factor=s.reduction_factor)
+        return HyperBandScheduler(time_attr=s.time_attr, metric=metric, mode=mode, max_t=max_t,
+                                  reduction_factor=s.reduction_factor)
     if s.kind == "median":
-        return MedianStoppingRule(time_attr="training_iteration", grace_period=s.grace_period)
+        return MedianStoppingRule(time_attr=s.time_attr, metric=metric, mode=mode, grace_period=s.grace_period,
+                                  min_samples_required=s.min_samples_required)
     return FIFOScheduler()
 
 
@@ -372,14 +366,16 @@ def run_search(opts: SearchOptions) -> dict[str, Any]:
     from raymtl.search.space import load_space
 
     overrides = list(opts.overrides)
+    if opts.smoke_test:  # a slice of the data, 2 epochs, 2 trials
+        overrides += ["data.max_train_examples=200", "data.max_eval_examples=100", "train.epochs=2",
+                      "train.patience=0"]
     if opts.algorithm:
         overrides.append(f"search.algorithm={opts.algorithm}")
     if opts.scheduler:
         overrides.append(f"scheduler.kind={opts.scheduler}")
     space = load_space(opts.space, overrides)
-    num_samples = opts.num_samples or space.search.num_samples
-    if opts.smoke_test:
-        num_samples = min(num_samples, 2)
+    num_samples = opts.num_samples or (min(space.search.num_samples, 2) if opts.smoke_test
+                                       else space.search.num_samples)
     res = space.resources
     workers = opts.workers_per_trial or res.workers_per_trial
     cpus = opts.cpus_per_worker or res.cpus_per_worker
@@ -393,10 +389,9 @@ def run_search(opts: SearchOptions) -> dict[str, Any]:
     concurrency = fit_concurrency(opts.max_concurrent or space.search.max_concurrent, workers, cpus, gpus,
                                   joined_cluster=joined)
     resources = trial_resources(workers, cpus, gpus)
-    base_epochs = int(space.base_config.get("train", {}).get("epochs", 10))
-    max_t = (2 if opts.smoke_test else base_epochs) + 1  # + the final report carrying test metrics
+    max_t = int(space.scheduler.max_t) + 1  # + the final report carrying test metrics
     trainable = tune.with_resources(
-        make_trainable(space, locations, resources, f"{storage}/{name}/train", opts.smoke_test, opts.max_failures),
+        make_trainable(space, locations, resources, f"{storage}/{name}/train", opts.max_failures),
         {"CPU": DRIVER_CPUS})
     started = time.time()
     experiment_path = f"{storage}/{name}"
@@ -406,17 +401,17 @@ def run_search(opts: SearchOptions) -> dict[str, Any]:
         print(f"resuming {experiment_path}: finished trials are kept, unfinished ones continue")
         tuner = tune.Tuner.restore(experiment_path, trainable, resume_unfinished=True, resume_errored=True)
     else:
-        multi = bool(space.objectives)
-        metric = [o.metric for o in space.objectives] if multi else space.metric
-        mode = [o.mode for o in space.objectives] if multi else space.mode
+        multi = space.multi_objective
+        metric = space.metrics if multi else space.metric
+        mode = space.modes if multi else space.mode
         searcher = OptunaSearch(space=space.define_by_run, metric=metric, mode=mode, sampler=space.sampler())
         searcher = ConcurrencyLimiter(searcher, max_concurrent=concurrency)
-        scheduler = build_scheduler(space, max_t) if not multi else build_scheduler_fifo()
+        scheduler = build_scheduler(space, max_t)
         tuner = tune.Tuner(
             trainable,
+            # Schedulers stop trials on the first objective (the space's `metric`).
             tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=num_samples,
-                                        max_concurrent_trials=concurrency,
-                                        metric=None if multi else space.metric, mode=None if multi else space.mode),
+                                        max_concurrent_trials=concurrency),
             run_config=tune.RunConfig(name=name, storage_path=storage, verbose=1,
                                       failure_config=tune.FailureConfig(max_failures=0, fail_fast=False)),
         )
@@ -428,12 +423,6 @@ def run_search(opts: SearchOptions) -> dict[str, Any]:
     if opts.refit:
         summary["refit"] = refit(exp_dir, opts.refit, resources, storage)
     return summary
-
-
-def build_scheduler_fifo():
-    from ray.tune.schedulers import FIFOScheduler
-
-    return FIFOScheduler()
 
 
 def print_summary(summary: dict[str, Any], exp_dir: Path) -> None:

@@ -21,7 +21,8 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
     if address:
         ray.init(address=address, log_to_driver=True)
         return
-    ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=True)
+    # Keep the dashboard (State API): Ray Train V2 needs it to clean up placement groups.
+    ray.init(num_cpus=num_cpus, log_to_driver=True)
 
 
 def storage_path(storage: str) -> str:

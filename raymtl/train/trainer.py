@@ -107,6 +107,7 @@ def build_trainer(cfg: TrainConfig, locations: dict[str, str], *, resources: Res
                   storage: str | None, name: str, in_tune: bool = False, max_failures: int = 2):
     """A ``TorchTrainer`` for ``cfg`` (``in_tune``: report each epoch to the enclosing Tune trial)."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.v2.api.config import LoggingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
 
     callbacks = []
@@ -129,5 +130,7 @@ def build_trainer(cfg: TrainConfig, locations: dict[str, str], *, resources: Res
             checkpoint_config=CheckpointConfig(num_to_keep=1, checkpoint_score_attribute="dev_score",
                                                checkpoint_score_order="max"),
             callbacks=callbacks,
+            # Ray Train's per-report INFO lines would drown the loop's own progress lines.
+            logging_config=LoggingConfig(log_level=os.environ.get("RAYMTL_TRAIN_LOG_LEVEL", "WARNING")),
         ),
     )

@@ -121,8 +121,9 @@ def lstm_dagger(x_proj: torch.Tensor, w_hh: torch.Tensor, mask: torch.Tensor, fu
     h = x_proj.new_zeros(n, hidden)
     c = x_proj.new_zeros(n, hidden)
     outs, weights = [], []
+    steps = x_proj.unbind(1)  # one backward stack instead of a full-size gradient per sliced step
     for t in range(t_len):
-        gates = x_proj[:, t] + torch.bmm(w_hh, h.unsqueeze(-1)).squeeze(-1)
+        gates = steps[t] + torch.bmm(w_hh, h.unsqueeze(-1)).squeeze(-1)
         i, f, g, o = gates.chunk(4, dim=-1)
         c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)  # graph-mtl eq. 2 (memory update)
         r, w = message(t, h)

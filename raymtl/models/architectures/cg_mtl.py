@@ -50,12 +50,13 @@ class CGMTL(MessagePassingModel):
         hs = self.nodes.plain(x)[:, rows.example]  # graph-mtl eq. 2
         src = self.scorer.project_source(hs)  # W^(s) h_t^(i) part of graph-mtl eq. 5, [K, N, T, A]
         own = torch.nn.functional.one_hot(rows.task, k_all).T.bool()  # [K, N]: i == k
+        qx_t, src_t, hs_t = qx.unbind(1), src.unbind(2), hs.unbind(2)  # per step, cheap in backward
 
         def message(t: int, h_prev: torch.Tensor):
-            q = self.scorer.query(qx[:, t], h_prev)  # W^(s) [x_t, h_{t-1}^(k)] part of graph-mtl eq. 5
-            s = self.scorer.score(q.unsqueeze(0), src[:, :, t])  # s_t^(i→k), [K, N] (graph-mtl eq. 4–5)
+            q = self.scorer.query(qx_t[t], h_prev)  # W^(s) [x_t, h_{t-1}^(k)] part of graph-mtl eq. 5
+            s = self.scorer.score(q.unsqueeze(0), src_t[t])  # s_t^(i→k), [K, N] (graph-mtl eq. 4–5)
             alpha = torch.softmax(s.masked_fill(own, float("-inf")), dim=0)  # graph-mtl eq. 6, over i ≠ k
-            r = (alpha.unsqueeze(-1) * hs[:, :, t]).sum(0)  # graph-mtl eq. 3
+            r = (alpha.unsqueeze(-1) * hs_t[t]).sum(0)  # graph-mtl eq. 3
             return r, alpha.T
 
         return message, "alpha"

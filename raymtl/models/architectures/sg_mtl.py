@@ -55,9 +55,10 @@ class SGMTL(MessagePassingModel):
             return scorer.score(q.unsqueeze(1), src_)  # like graph-mtl eq. 5, [N, T]
 
         use_ckpt = self.cfg.checkpoint_attention and torch.is_grad_enabled()
+        qx_t = qx.unbind(1)
 
         def message(t: int, h_prev: torch.Tensor):
-            q = scorer.query(qx[:, t], h_prev)
+            q = scorer.query(qx_t[t], h_prev)
             s = checkpoint(scores, q, src, use_reentrant=False) if use_ckpt else scores(q, src)
             beta = torch.softmax(s.masked_fill(pad, float("-inf")), dim=-1)  # like graph-mtl eq. 6, over positions
             r = torch.bmm(beta.unsqueeze(1), hs).squeeze(1)  # graph-mtl eq. 8
