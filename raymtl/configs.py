@@ -44,7 +44,7 @@ def apply_overrides(data: dict, overrides: list[str] | None) -> dict:
             raise ConfigError(f"override {item!r} is not KEY=VALUE", key=item)
         key, raw = item.split("=", 1)
         try:
-            value = yaml.safe_load(raw)
+            value = yaml.safe_load(raw) if raw.strip() else ""  # `key=` sets an empty string
         except yaml.YAMLError:
             value = raw
         node = data

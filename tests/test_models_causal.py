@@ -84,6 +84,8 @@ def test_registered_causal_architectures():
         REG.build("hmtl", {"label_dim": 3}, ABSA, 30)
     with pytest.raises(ConfigError, match="chain"):
         build("cmtl", ABSA, chain=["ate", "nope"])
+    with pytest.raises(ConfigError, match="chain"):
+        build("cmtl", ABSA, chain="ate,acd")
     with pytest.raises(ConfigError, match="encoder"):
         build("cmtl", ABSA, encoder="transformer")
 

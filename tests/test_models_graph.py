@@ -156,6 +156,9 @@ def test_lstm_dagger_step_by_hand():
     mask = torch.tensor([[True, False]])
     w_ih, w_hh, b = lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0 + lstm.bias_hh_l0
     seq, last, w = gc.lstm_dagger(x @ w_ih.T + b, w_hh.unsqueeze(0), mask, fg, lambda t, h: (r, torch.ones(1, 1)))
+    seq2, _, _ = gc.lstm_dagger((x @ w_ih.T + b).expand(2, -1, -1), torch.stack([w_hh, 2 * w_hh]), mask.expand(2, -1),
+                                fg, lambda t, h: (r.expand(2, -1), torch.ones(2, 1)), which=torch.tensor([0, 1]))
+    torch.testing.assert_close(seq2[:1], seq)  # rows pick their own task's W_hh
     i, f, gg, o = (x[0, 0] @ w_ih.T + b).chunk(4)
     c1 = torch.sigmoid(i) * torch.tanh(gg)
     h1 = torch.sigmoid(o) * torch.tanh(c1 + torch.sigmoid(fg.W_r(r) + fg.W_c(c1)) * fg.W_f(r))
@@ -304,3 +307,17 @@ def test_absent_tasks_get_no_gradient_and_cg_messages_reach_every_node():
     sum(cg(batch).losses.values()).backward()
     assert all(cg.nodes.lstms[k].weight_ih_l0.grad.abs().sum() > 0 for k in range(3))  # senders learn too
     assert all(p.grad is None for k in (1, 2) for p in cg.heads[k].parameters())
+
+
+def test_leave_one_task_out_transfer_of_the_shared_layer():
+    source = _build("sg_mtl", _tasks(3))
+    target = _build("sg_mtl", [TaskSpec("new", "classify", ("a", "b", "c"))])
+    with torch.no_grad():
+        source.shared.weight_hh_l0.add_(1.0)
+    state = source.shared_state_dict()
+    assert set(state) == {n for n, _ in source.shared.named_parameters(prefix="shared")}
+    target.load_shared_state_dict(state)
+    torch.testing.assert_close(target.shared.weight_hh_l0, source.shared.weight_hh_l0)
+    assert not target.shared.weight_hh_l0.requires_grad and target.heads[0].proj.weight.requires_grad
+    with pytest.raises(Exception):
+        _build("fs_mtl", _tasks()).load_shared_state_dict(state)

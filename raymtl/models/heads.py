@@ -4,7 +4,8 @@ A head maps features to logits (``forward``), computes the unweighted loss over 
 carry the task (``loss(logits, target, present, mask)``; targets as in :mod:`raymtl.data.batch`),
 decodes predictions in the formats of :class:`raymtl.models.base.MTLModel` (``decode``), and gives
 the predicted distribution (``probs``) and its hard version (``hard``: one-hot / multi-hot floats,
-used to transfer predicted labels to higher tasks).
+used to transfer predicted labels to higher tasks). Tagging predictions are 0 at padding
+(use the batch mask); relation predictions are False outside pairs of unmasked tokens.
 
 Loss normalisation ("one unit" = what a metric counts): tagging — mean over labelled tokens;
 relation — sum over (tail, type) per head token, mean over head tokens; multilabel — sum over
@@ -117,7 +118,7 @@ class TaggingHead(Head):
         return logits.argmax(-1) * mask.long()
 
     def probs(self, logits):
-        return torch.softmax(logits, -1)
+        return torch.softmax(logits, -1)  # causal-mtl eq. 8 (and eq. 12)
 
     def hard(self, logits, mask):
         return F.one_hot(self.decode(logits, mask), self.num_labels).to(logits.dtype) * mask.unsqueeze(-1)
@@ -242,7 +243,7 @@ class ClassifyHead(_SentenceHead):
         return logits.argmax(-1)
 
     def probs(self, logits):
-        return torch.softmax(logits, -1)
+        return torch.softmax(logits, -1)  # causal-mtl eq. 8 (and eq. 19)
 
     def hard(self, logits, mask=None):
         return F.one_hot(logits.argmax(-1), self.num_labels).to(logits.dtype)

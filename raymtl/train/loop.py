@@ -454,6 +454,9 @@ class Runner:
             if self.writer is not None:
                 for k, v in test.items():
                     self.writer.add_scalar(f"test/{k}", v, self.epoch)
+                from raymtl.analysis.tensorboard import write_run_review
+
+                write_run_review(self)  # projector embeddings + review figures (best weights loaded)
                 self.writer.close()
         # A last report (every rank, no checkpoint) carries the test metrics to Ray Tune.
         self.reporter.report({"epoch": self.epoch, "dev_score": self.best_score, "best_dev_score": self.best_score,

@@ -92,6 +92,8 @@ class MTLConfig(TowerConfig):
         super().__post_init__()
         if self.encoder not in ("bilstm", "cnn"):
             raise ValueError(f"encoder: expected bilstm or cnn, got {self.encoder!r}")
+        if not isinstance(self.chain, (list, tuple)) or not all(isinstance(c, str) for c in self.chain):
+            raise ValueError(f"chain: expected a list of task names, got {self.chain!r}")
 
 
 @dataclass
@@ -272,7 +274,7 @@ class CausalFamilyModel(MTLModel):
                         parts.append(prev_tok)
                     if self.lt and self.indirect and th is not None:
                         parts.append(_as_tokens(th, mask))
-                    tok, _ = self._encode(self.encoders[name], torch.cat(parts, -1), mask)  # causal-mtl eq. 4
+                    tok, _ = self._encode(self.encoders[name], torch.cat(parts, -1), mask)  # causal-mtl eq. 3-4
                 else:
                     tok, h_init = self._encode(self.encoders[name], torch.cat(parts, -1), mask)  # causal-mtl eq. 5
                     sent = h_init
@@ -396,7 +398,3 @@ def gold_transfer(task: TaskSpec, target: torch.Tensor, mask: torch.Tensor) -> t
     if task.kind == "relation":
         return target.float().amax(dim=2)
     return target.float()
-
-
-def label_level(task: TaskSpec) -> str:
-    return "token" if task.kind in TOKEN_KINDS else "sentence"

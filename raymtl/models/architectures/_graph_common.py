@@ -107,23 +107,31 @@ MessageFn = Callable[[int, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
 def lstm_dagger(x_proj: torch.Tensor, w_hh: torch.Tensor, mask: torch.Tensor, fusion: FusionGate,
-                message: MessageFn) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                message: MessageFn, which: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Run LSTM† (graph-mtl eq. 9) over rows.
 
     ``x_proj [N, T, 4H]``: input projections ``W_ih x_t + b`` of each row's own task LSTM;
-    ``w_hh [N, 4H, H]``: each row's recurrent matrix; ``mask [N, T]``; ``message(t, h_{t-1})`` returns
+    ``w_hh [U, 4H, H]``: recurrent matrices of the U task LSTMs in use, ``which [N]`` the one of each
+    row (default: U = 1, all rows); ``mask [N, T]``; ``message(t, h_{t-1})`` returns
     the aggregated message ``r_t [N, M]`` and its weights ``[N, ...]`` (α or β).
     Returns hidden states ``[N, T, H]`` (0 at padding), the last real state ``[N, H]`` and the
     stacked message weights ``[N, T, ...]`` (0 at padding).
     """
     n, t_len, _ = x_proj.shape
     hidden = w_hh.shape[-1]
+    w_t = w_hh.transpose(1, 2)  # [U, H, 4H]
+    rows = torch.arange(n, device=x_proj.device)
     h = x_proj.new_zeros(n, hidden)
     c = x_proj.new_zeros(n, hidden)
     outs, weights = [], []
     steps = x_proj.unbind(1)  # one backward stack instead of a full-size gradient per sliced step
     for t in range(t_len):
-        gates = steps[t] + torch.bmm(w_hh, h.unsqueeze(-1)).squeeze(-1)
+        if w_t.shape[0] == 1:
+            rec = h @ w_t[0]
+        else:  # every row through every task's W_hh (plain matmuls), then each row's own
+            rec = torch.matmul(h.unsqueeze(0), w_t)[which, rows]
+        gates = steps[t] + rec
         i, f, g, o = gates.chunk(4, dim=-1)
         c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)  # graph-mtl eq. 2 (memory update)
         r, w = message(t, h)
@@ -230,6 +238,30 @@ class RowModel(MTLModel):
     def encode_rows(self, batch: Batch, rows: TaskRows, ctx: StepContext
                     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:  # pragma: no cover
         raise NotImplementedError
+
+    def shared_state_dict(self) -> dict[str, torch.Tensor]:
+        """``{name: tensor}`` of :meth:`shared_parameters` — what leave-one-task-out transfers.
+
+        Shared parameter names do not depend on the task set, so the dict of a model trained on
+        15 tasks loads into a fresh model of the 16th (:meth:`load_shared_state_dict`).
+        """
+        ids = {id(p) for p in self.shared_parameters()}
+        return {n: p.detach().clone() for n, p in self.named_parameters() if id(p) in ids}
+
+    def load_shared_state_dict(self, state: dict[str, torch.Tensor], *, freeze: bool = True) -> None:
+        """Copy transferred shared parameters in (shapes must match), then freeze them (the paper)."""
+        own = self.shared_state_dict()
+        if set(state) != set(own):
+            from raymtl.errors import ConfigError
+
+            raise ConfigError(f"shared parameters differ: expected {sorted(own)}, got {sorted(state)}",
+                              key="model")
+        params = dict(self.named_parameters())
+        with torch.no_grad():
+            for name, value in state.items():
+                params[name].copy_(value)
+        if freeze:
+            self.freeze_shared()
 
     def row_extra_losses(self, batch: Batch, rows: TaskRows, internal: dict[str, torch.Tensor],
                          ctx: StepContext) -> dict[str, torch.Tensor]:
@@ -377,6 +409,7 @@ class MessagePassingModel(RowModel):
         x_proj = torch.einsum("ntd,ngd->ntg", xr, w_ih[local]) + b[local].unsqueeze(1)
         qx = self.scorer.W_x(xr)  # W^(s) x_t part of graph-mtl eq. 5, [N, T, A]
         message, key = self.messages(x, batch, rows, qx)
-        seq, last, weights = lstm_dagger(x_proj, w_hh[local], batch.mask[rows.example], self.fusion, message)
+        seq, last, weights = lstm_dagger(x_proj, w_hh, batch.mask[rows.example], self.fusion, message,
+                                           which=local)
         p = self.cfg.dropout
         return dropout_seq(seq, p, self.training), dropout_seq(last, p, self.training), {key: weights}

@@ -1,0 +1,119 @@
+"""Causal effects (causal-mtl eq. 10-11): sum rules, a hand check, n-gram effects, real data."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from raymtl.analysis.causal_effects import (estimate_causal_effects, ngram_effects, upper_probability)
+from raymtl.data.schema import TaskSpec
+from raymtl.models.base import StepContext
+from tests.test_models_causal import ABSA, LJP, build, synthetic_batch
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _model(arch="cmtl", tasks=LJP, seed=0):
+    torch.manual_seed(seed)
+    model = build(arch, tasks)
+    with torch.no_grad():  # make the label path strong enough to give visible effects
+        for p in model.label_emb.parameters():
+            p.mul_(5.0)
+    return model
+
+
+def test_sum_rules_all_subset():
+    model = _model()
+    batches = [synthetic_batch(LJP, seed=s) for s in range(2)]
+    eff = estimate_causal_effects(model, batches, "rap", "cp", subset="all")
+    assert eff.effects.shape == (3, 4) and eff.lower_labels == ["a1", "a2", "a3"] and eff.upper_labels[0] == "c1"
+    assert eff.effects.abs().max() > 1e-4
+    # softmax upper task: each row sums to 0 over b; uniform counterfactuals: each column sums to 0 over a
+    assert torch.allclose(eff.effects.sum(1), torch.zeros(3), atol=1e-5)
+    assert torch.allclose(eff.effects.sum(0), torch.zeros(4), atol=1e-5)
+    assert eff.counts.tolist() == [8.0, 8.0, 8.0]
+    assert model.training  # restored
+
+
+def test_observed_subset_by_hand():
+    model = _model()
+    batch = synthetic_batch(LJP, seed=3)
+    eff = estimate_causal_effects(model, [batch], "rap", "cp")  # gold rap labels are the observed values
+    assert torch.allclose(eff.effects.sum(1), torch.zeros(3), atol=1e-5)  # rows sum to 0 over b
+    model.eval()
+    ctx = StepContext(training=False)
+    onehot = lambda a: torch.nn.functional.one_hot(torch.full((batch.size,), a), 3).float()  # noqa: E731
+    with torch.no_grad():
+        p = [torch.softmax(model.run(batch, ctx, forced={"rap": onehot(a)})["cp"], -1) for a in range(3)]
+    gold = batch.targets["rap"]
+    for a in range(3):
+        sel = gold == a
+        if not sel.any():
+            assert eff.counts[a] == 0 and torch.all(eff.effects[a] == 0)
+            continue
+        others = [p[o] for o in range(3) if o != a]
+        expected = (p[a] - sum(others) / 2)[sel].mean(0)  # causal-mtl eq. 10
+        assert torch.allclose(eff.effects[a], expected, atol=1e-5)
+        assert eff.counts[a] == int(sel.sum())
+
+
+def test_token_level_lower_task_and_multilabel_upper():
+    model = _model("cmtl", ABSA)
+    eff = estimate_causal_effects(model, [synthetic_batch(ABSA)], "ate", "acd")
+    assert eff.effects.shape == (3, 5) and torch.isfinite(eff.effects).all()
+    assert eff.counts.sum() > 0
+    assert abs(eff.table(threshold=0.0)[0][2]) == pytest.approx(eff.effects.abs().max().item(), rel=1e-5)
+
+
+def test_three_level_chain_and_errors():
+    model = _model()
+    eff = estimate_causal_effects(model, [synthetic_batch(LJP)], "rap", "ptp", subset="all")
+    assert eff.effects.shape == (3, 2)
+    assert torch.allclose(eff.effects.sum(1), torch.zeros(3), atol=1e-5)
+    with pytest.raises(ValueError, match="not below"):
+        estimate_causal_effects(model, [], "cp", "rap")
+    with pytest.raises(ValueError, match="label transfer"):
+        estimate_causal_effects(build("hmtl", LJP), [], "rap", "cp")
+
+
+def test_upper_probability_kinds():
+    mask = torch.tensor([[True, True, False]])
+    tag = torch.zeros(1, 3, 2)
+    tag[0, 0, 1] = 100.0
+    assert torch.allclose(upper_probability("tagging", tag, mask), torch.tensor([[0.25, 0.75]]), atol=1e-4)
+    rel = torch.full((1, 3, 3, 1), -100.0)
+    rel[0, 2, 2, 0] = 100.0  # a padding pair does not count
+    assert upper_probability("relation", rel, mask).item() < 1e-6
+
+
+def test_eq11_ngram_effects():
+    model = _model()
+    batch = synthetic_batch(LJP)
+    res = ngram_effects(model, batch, "cp", n=2)
+    assert len(res) == batch.size
+    spans, psi = res[3]  # length 3 -> 2 bigrams
+    assert spans == [(0, 2), (1, 3)] and psi.shape == (2, 4)
+    assert torch.allclose(psi.sum(-1), torch.zeros(2), atol=1e-5)  # softmax: sums to 0 over labels
+    assert psi.abs().max() > 0
+    # masking an n-gram that is already unknown changes nothing (psi = f(X) - f(X) = 0)
+    batch.tokens[3, :2] = 1
+    batch.words[3][:2] = ["[UNK]", "[UNK]"]
+    spans, psi = ngram_effects(model, batch, "cp", n=2)[3]
+    assert torch.allclose(psi[0], torch.zeros(4), atol=1e-6)
+
+
+def test_effects_on_real_absa_batch(real_batch):
+    batch, specs, vocab = real_batch("semeval14-restaurants", n=6, tasks=["ate", "acd"])
+    specs = sorted(specs, key=lambda t: ["ate", "acd"].index(t.name))
+    torch.manual_seed(0)
+    model = build("cmtl", specs, vocab=len(vocab))
+    eff = estimate_causal_effects(model, [batch], "ate", "acd")
+    assert eff.effects.shape == (3, 5) and eff.lower_labels == list(specs[0].labels)
+    assert eff.counts[specs[0].labels.index("O")] == 6  # every sentence has O tokens
+    assert isinstance(specs[1], TaskSpec) and torch.isfinite(eff.effects).all()

@@ -1,0 +1,173 @@
+"""The training loop on real shards, without Ray (the Ray Train path is in test_train_ray.py)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from raymtl.errors import ConfigError, DataError
+from raymtl.train.config import TrainConfig
+from raymtl.train.loop import LocalReporter, NonFiniteLossError, Runner
+from raymtl.train.trainer import validate
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def tiny(path: str, *overrides: str) -> TrainConfig:
+    """A shipped config shrunk to a few hundred examples and tiny sizes."""
+    base = ["data.max_train_examples=160", "data.max_eval_examples=80", "data.vectors=", "model.embedding=random",
+            "model.emb_dim=16", "model.hidden=16", "train.epochs=3", "train.batch_size=16", "train.patience=0"]
+    cfg = TrainConfig.load(REPO / "configs" / path, base + list(overrides))
+    if "label_dim" in cfg.model:
+        cfg.model["label_dim"] = 16
+    return cfg
+
+
+def run(cfg: TrainConfig, run_dir: Path, reporter=None) -> dict:
+    locations = validate(cfg, log=lambda m: None)
+    reporter = reporter or LocalReporter(run_dir)
+    return Runner(cfg, locations, reporter=reporter, run_dir=run_dir, log=lambda m: None).fit()
+
+
+@pytest.fixture(autouse=True)
+def _shards(prepared, monkeypatch):
+    # Shards prepared once per session (tests/conftest.py) serve every config here.
+    root = prepared("semeval14-restaurants").parent
+    for ds in ("conll04", "fudan-mtl-16", "semeval16-stance", "twitter-target-dong14"):
+        p = prepared(ds)
+        if p.parent != root:
+            (root / ds).exists() or (root / ds).symlink_to(p)
+    monkeypatch.setenv("RAYMTL_SHARDS_DIR", str(root))
+
+
+class Interrupt(Exception):
+    pass
+
+
+class InterruptingReporter(LocalReporter):
+    """Stops the run (as a killed process would) right after the n-th epoch's checkpoint."""
+
+    def __init__(self, run_dir: Path, after: int):
+        super().__init__(run_dir)
+        self.after = after
+
+    def report(self, metrics, checkpoint_dir):
+        super().report(metrics, checkpoint_dir)
+        if len(self.history) >= self.after:
+            raise Interrupt
+
+
+def test_results_json_and_metrics(tmp_path):
+    summary = run(tiny("absa_cmtl.yaml"), tmp_path)
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["epochs_run"] == 3 and len(saved["history"]) == 3
+    assert {"ate/f1", "acd/f1", "mean/main"} <= set(saved["test"]) and saved["dev"]
+    assert saved["config"]["model"]["arch"] == "cmtl"
+    assert summary["best_dev_score"] == max(h["dev_score"] for h in saved["history"])
+    assert (tmp_path / "tensorboard").is_dir() and (tmp_path / "checkpoints" / "latest" / "state.pt").exists()
+
+
+def test_resume_after_interrupt_equals_straight_run(tmp_path):
+    cfg = tiny("conll04_cmtl.yaml")
+    straight = run(cfg, tmp_path / "straight")
+    with pytest.raises(Interrupt):
+        run(cfg, tmp_path / "resumed", InterruptingReporter(tmp_path / "resumed", after=2))
+    resumed = run(cfg, tmp_path / "resumed")  # picks up the epoch-2 checkpoint
+    assert resumed["epochs_run"] == straight["epochs_run"] == 3
+    for split in ("dev", "test"):
+        for k, v in straight[split].items():
+            assert resumed[split][k] == pytest.approx(v, abs=1e-6), (split, k)
+    assert [h["train/loss"] for h in resumed["history"]] == pytest.approx(
+        [h["train/loss"] for h in straight["history"]], rel=1e-5)
+
+
+def test_same_seed_same_metrics(tmp_path):
+    cfg = tiny("absa_cmtl.yaml", "train.epochs=2")
+    a, b = run(cfg, tmp_path / "a"), run(cfg, tmp_path / "b")
+    assert a["test"] == b["test"] and a["history"][-1]["train/loss"] == b["history"][-1]["train/loss"]
+
+
+def test_early_stopping_stops(tmp_path):
+    # lr 0: the dev score never improves after the first epoch, so patience 1 stops at epoch 2.
+    summary = run(tiny("absa_cmtl.yaml", "train.epochs=6", "train.patience=1", "optim.lr=0.0"), tmp_path)
+    assert summary["stopped_early"] and summary["epochs_run"] == 2 and summary["best_epoch"] == 1
+
+
+def test_gold_label_pretraining_switches_to_gumbel_at_configured_epoch(tmp_path):
+    summary = run(tiny("absa_cmtl.yaml", "train.epochs=4", "schedule.gold_epochs=2"), tmp_path)
+    gold = [h["schedule/gold_labels"] for h in summary["history"]]
+    assert gold == [1.0, 1.0, 0.0, 0.0]
+
+
+def test_tau_annealing_is_logged(tmp_path):
+    summary = run(tiny("absa_cmtl.yaml", "train.epochs=3", "schedule.tau.tau_start=1.0", "schedule.tau.tau_end=0.25",
+                       "schedule.tau.tau_decay=linear"), tmp_path)
+    taus = [h["schedule/tau"] for h in summary["history"]]
+    assert taus[0] == pytest.approx(1.0) and taus[-1] == pytest.approx(0.25) and taus[0] > taus[1] > taus[2]
+
+
+def test_disjoint_tasks_with_uniform_sampling(tmp_path):
+    cfg = tiny("fudan16_graph.yaml", "train.epochs=1", "data.max_train_examples=48", "data.max_eval_examples=24",
+               "train.batch_size=8")
+    cfg.tasks = cfg.tasks[:3]
+    summary = run(cfg, tmp_path)
+    names = [t.name for t in cfg.tasks]
+    assert all(f"{n}/acc" in summary["test"] for n in names)
+    assert summary["history"][0]["train/steps"] == 3 * 48 // 8
+
+
+def test_nan_loss_stops_with_clear_message_and_keeps_checkpoint(tmp_path):
+    cfg = tiny("absa_cmtl.yaml", "train.epochs=3", "optim.name=sgd", "optim.clip=0.0")
+    reporter = LocalReporter(tmp_path)
+    locations = validate(cfg, log=lambda m: None)
+    runner = Runner(cfg, locations, reporter=reporter, run_dir=tmp_path, log=lambda m: None)
+    runner.train_epoch(0)
+    runner._report({"epoch": 1, "dev_score": 0.0})
+    good = (tmp_path / "checkpoints" / "latest" / "state.pt").read_bytes()
+    with __import__("torch").no_grad():  # corrupt the weights, as a diverged step would
+        next(iter(runner.core.parameters())).fill_(math.nan)
+    with pytest.raises(NonFiniteLossError, match="non-finite loss"):
+        runner.train_epoch(1)
+    assert (tmp_path / "checkpoints" / "latest" / "state.pt").read_bytes() == good
+
+
+def test_skip_batch_policy_keeps_going(tmp_path):
+    cfg = tiny("absa_cmtl.yaml", "train.epochs=1", "train.nonfinite=skip_batch")
+    locations = validate(cfg, log=lambda m: None)
+    runner = Runner(cfg, locations, reporter=LocalReporter(tmp_path), run_dir=tmp_path, log=lambda m: None)
+    with __import__("torch").no_grad():
+        next(iter(runner.core.parameters())).fill_(math.nan)
+    stats = runner.train_epoch(0)
+    assert runner.skipped_batches > 0 and stats["train/steps"] == 0
+
+
+@pytest.mark.parametrize("override,key", [
+    ("train.epochs=three", "train.epochs"),
+    ("train.bogus=1", "train.bogus"),
+    ("model.bogus=1", "model.bogus"),
+    ("model.arch=nope", "model.arch"),
+])
+def test_bad_config_fails_naming_the_key(override, key):
+    with pytest.raises(ConfigError) as e:
+        validate(tiny("absa_cmtl.yaml", override), log=lambda m: None)
+    assert key in str(e.value)
+
+
+def test_task_missing_from_dataset_and_missing_shards(tmp_path, monkeypatch):
+    cfg = tiny("absa_cmtl.yaml")
+    cfg.tasks[1].name = "sentiment"
+    with pytest.raises(ConfigError, match="no task 'sentiment'"):
+        validate(cfg, log=lambda m: None)
+    cfg = tiny("absa_cmtl.yaml", f"data.shards={tmp_path / 'none'}", "data.prepare=false")
+    with pytest.raises(ConfigError, match="no prepared shards"):
+        validate(cfg, log=lambda m: None)
+
+
+def test_architecture_that_cannot_serve_a_task_kind():
+    cfg = tiny("conll04_cmtl.yaml")
+    cfg.model = {"arch": "sg_mtl"}  # graph-mtl has no relation head
+    with pytest.raises(ConfigError, match="cannot serve task 're' of kind 'relation'"):
+        validate(cfg, log=lambda m: None)
