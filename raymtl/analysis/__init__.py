@@ -1,0 +1,1 @@
+"""Analysis of trained models and searches: causal effects, diversity, plots, reports."""

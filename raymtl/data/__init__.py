@@ -1,0 +1,1 @@
+"""Data layer: one schema, corpus readers, Arrow shards with a manifest, batching, word vectors."""

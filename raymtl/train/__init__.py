@@ -1,0 +1,1 @@
+"""Training on Ray Train: config, loop, metrics, schedules, task sampling."""
