@@ -67,6 +67,20 @@ def _add_tune(sub) -> None:
     p.add_argument("args", nargs=argparse.REMAINDER)
 
 
+def _add_aux_select(sub) -> None:
+    from raymtl.search.aux_select import add_arguments
+
+    p = sub.add_parser("aux-select", help="which auxiliary tasks help a main task (subset search, mean ± std over seeds)",
+                       description="Search subsets of a pool of auxiliary tasks for a main task (exhaustive, TPE, or "
+                                   "TPE + successive halving), with the single-task baseline, mean ± std over seeds, "
+                                   "marginal effects and importances in STORAGE/NAME/aux_selection.md.")
+    add_arguments(p)
+    p = sub.add_parser("schedule-report", help="effect of each searched schedule parameter in a tune experiment",
+                       description="Write EXPERIMENT_DIR/schedule_report.md from results.csv (binned means, "
+                                   "Spearman rho, Optuna importances).")
+    p.add_argument("dir", type=Path, help="a `raymtl tune` experiment directory")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="raymtl",
@@ -80,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_models(sub)
     _add_train(sub)
     _add_tune(sub)
+    _add_aux_select(sub)
+    from raymtl.analysis.commands import add_parsers as _add_review
+
+    _add_review(sub)  # effects, report, board
     return parser
 
 
@@ -136,6 +154,20 @@ def cmd_tune(args) -> int:
     return tune.main(args.args)
 
 
+def cmd_aux_select(args) -> int:
+    from raymtl.search.aux_select import options_from_args, run_aux_select
+
+    run_aux_select(options_from_args(args))
+    return 0
+
+
+def cmd_schedule_report(args) -> int:
+    from raymtl.search.aux_select import write_schedule_report
+
+    print(f"wrote {write_schedule_report(args.dir)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["tune"]:  # `raymtl tune ...` is exactly `python raymtl/tune.py ...`
@@ -149,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     handlers = {"data": cmd_data, "models": cmd_models, "train": cmd_train, "tune": cmd_tune}
+    handlers.update({"aux-select": cmd_aux_select, "schedule-report": cmd_schedule_report})
+    from raymtl.analysis.commands import HANDLERS as review_handlers
+
+    handlers.update(review_handlers)  # effects, report, board
     try:
         return handlers[args.cmd](args)
     except RaymtlError as e:

@@ -419,6 +419,10 @@ def run_search(opts: SearchOptions) -> dict[str, Any]:
           f"{cpus:g} CPU{f' + {gpus:g} GPU' if gpus else ''} each; experiment dir {experiment_path}")
     grid = tuner.fit()
     summary = write_outputs(space, grid, exp_dir, started)
+    if any(n.startswith("schedule.") for n in space.param_names()):  # effect of each schedule param
+        from raymtl.search.aux_select import write_schedule_report
+
+        print(f"schedule report: {write_schedule_report(exp_dir)}")
     print_summary(summary, exp_dir)
     if opts.refit:
         summary["refit"] = refit(exp_dir, opts.refit, resources, storage)

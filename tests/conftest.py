@@ -77,3 +77,19 @@ def real_batch(prepared):
         return enc.encode(table, list(range(min(n, table.num_rows)))), specs, vocab
 
     return get
+
+
+@pytest.fixture(scope="session")
+def shards_root(prepared, tmp_path_factory):
+    """``shards_root("conll04", "fnc1")`` -> one directory holding those datasets' shards (symlinks to
+    the session's prepared copies), for configs that read ``data.shards``/``RAYMTL_SHARDS_DIR``."""
+    root = tmp_path_factory.mktemp("shards-root")
+
+    def get(*names: str) -> Path:
+        for name in names:
+            link = root / name
+            if not link.exists():
+                link.symlink_to(prepared(name))
+        return root
+
+    return get

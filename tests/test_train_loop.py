@@ -33,13 +33,10 @@ def run(cfg: TrainConfig, run_dir: Path, reporter=None) -> dict:
 
 
 @pytest.fixture(autouse=True)
-def _shards(prepared, monkeypatch):
+def _shards(shards_root, monkeypatch):
     # Shards prepared once per session (tests/conftest.py) serve every config here.
-    root = prepared("semeval14-restaurants").parent
-    for ds in ("conll04", "fudan-mtl-16", "semeval16-stance", "twitter-target-dong14"):
-        p = prepared(ds)
-        if p.parent != root:
-            (root / ds).exists() or (root / ds).symlink_to(p)
+    root = shards_root("semeval14-restaurants", "conll04", "fudan-mtl-16", "semeval16-stance",
+                       "twitter-target-dong14")
     monkeypatch.setenv("RAYMTL_SHARDS_DIR", str(root))
 
 

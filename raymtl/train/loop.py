@@ -111,8 +111,9 @@ class Runner:
     def __init__(self, cfg: TrainConfig, locations: dict[str, str], *, reporter: Reporter, run_dir: Path,
                  rank: int = 0, world: int = 1, device: torch.device | str = "cpu",
                  wrap_model: Callable[[torch.nn.Module], torch.nn.Module] | None = None,
-                 log: Callable[[str], None] | None = None):
+                 log: Callable[[str], None] | None = None, info: dict[str, Any] | None = None):
         self.cfg = cfg
+        self.info = dict(info or {})  # recorded in results.json (e.g. the node rank 0 ran on)
         self.rank, self.world = rank, world
         self.device = torch.device(device)
         self.reporter = reporter
@@ -443,6 +444,7 @@ class Runner:
             "test": test,
             "skipped_batches": self.skipped_batches,
             "world_size": self.world,
+            **self.info,
             "config": self.cfg.to_dict(),
             "history": self.history,
         }

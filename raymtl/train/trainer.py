@@ -62,6 +62,19 @@ def validate(cfg: TrainConfig, *, log: Callable[[str], None] = print) -> dict[st
     return locations
 
 
+def _quiet_report_logs() -> None:
+    """Ray Train logs every report (all metrics, every rank) at INFO through a logger named after
+    its file, which LoggingConfig does not reach; keep the loop's own progress line readable."""
+    import logging
+
+    try:
+        from ray.train.v2._internal.execution import context as train_context
+    except ImportError:  # another Ray version: nothing to quiet
+        return
+    logging.getLogger(train_context.__file__).setLevel(
+        os.environ.get("RAYMTL_TRAIN_LOG_LEVEL", "WARNING").upper())
+
+
 def train_func(config: dict[str, Any]) -> None:
     """The per-worker entry point of ``TorchTrainer`` (also used by Tune trials)."""
     import ray.train
@@ -70,6 +83,7 @@ def train_func(config: dict[str, Any]) -> None:
     from raymtl.train.loop import Runner
 
     cfg = TrainConfig.from_dict(config["train_config"])
+    _quiet_report_logs()
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     device = ray.train.torch.get_device()
@@ -98,8 +112,11 @@ def train_func(config: dict[str, Any]) -> None:
         return ray.train.torch.prepare_model(model, move_to_device=False,
                                              parallel_strategy_kwargs={"find_unused_parameters": find_unused})
 
+    import ray
+
     runner = Runner(cfg, config["locations"], reporter=RayReporter(), run_dir=Path(config["run_dir"]), rank=rank,
-                    world=world, device=device, wrap_model=wrap)
+                    world=world, device=device, wrap_model=wrap,
+                    info={"node_id": ray.get_runtime_context().get_node_id(), "device": str(device)})
     runner.fit()
 
 

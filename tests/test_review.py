@@ -1,0 +1,265 @@
+"""Review of a real tiny search: TensorBoard event files (HParams, projector, images), `raymtl board`,
+the HTML/Markdown report (also rendered in headless Chromium), and `raymtl effects` on the best
+trial's CMTL checkpoint (causal-mtl eq. 10-11 shapes and sum rules).
+
+One search of 2 trials × 2 epochs on 120 SemEval-14 restaurant sentences runs once per session
+(about a minute on 2 CPUs); run it under `flock /tmp/raymtl-ray.lock` on shared machines.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import pytest
+import torch
+
+from raymtl.analysis.report import SECTIONS, TITLES
+
+PNG = b"\x89PNG\r\n\x1a\n"
+ROOT = Path(__file__).resolve().parent.parent
+SPACE_OVERRIDES = ["data.max_train_examples=120", "data.max_eval_examples=60", "train.epochs=2", "train.patience=0",
+                   "model.label_dim=16", "params.model.hidden={type: fixed, value: 16}"]
+
+
+@pytest.fixture(scope="session")
+def experiment(tmp_path_factory, data_dir) -> Path:
+    """A real search: search_spaces/absa_cmtl.yaml (CMTL, ATE -> ACD), 2 trials, 1 DDP worker each."""
+    import ray
+
+    from raymtl.tune import SearchOptions, run_search
+
+    storage = tmp_path_factory.mktemp("review")
+    opts = SearchOptions(space=ROOT / "search_spaces" / "absa_cmtl.yaml", num_samples=2, max_concurrent=1,
+                         storage=str(storage), name="tiny", num_cpus=2, scheduler="fifo",
+                         overrides=list(SPACE_OVERRIDES))
+    try:
+        summary = run_search(opts)
+    finally:
+        ray.shutdown()
+    assert summary["trials"] == 2 and summary["errors"] == 0, summary
+    return storage / "tiny"
+
+
+def _accumulator(logdir: Path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(logdir), size_guidance={"images": 0, "scalars": 0, "tensors": 0})
+    acc.Reload()
+    return acc
+
+
+def _runs_with_events(root: Path) -> list[Path]:
+    return sorted({p.parent for p in root.rglob("events.out.tfevents.*")})
+
+
+def test_hparams_sessions_of_every_trial(experiment):
+    from tensorboard.plugins.hparams import metadata as hp_metadata
+
+    import pandas as pd
+
+    trials = set(pd.read_csv(experiment / "results.csv")["trial"].astype(str))
+    sessions = {}
+    for run in _runs_with_events(experiment / "tensorboard"):
+        acc = _accumulator(run)
+        content = acc.PluginTagToContent(hp_metadata.PLUGIN_NAME)
+        for tag, raw in content.items():
+            data = hp_metadata.parse_plugin_metadata(raw)
+            if data.HasField("session_start_info"):
+                sessions[run.name] = (dict(data.session_start_info.hparams), acc)
+            if data.HasField("experiment"):
+                metric_tags = {m.name.tag for m in data.experiment.metric_infos}
+    assert set(sessions) == trials
+    for run, (hparams, acc) in sessions.items():
+        assert {"optim.lr", "schedule.tau.tau_start", "model.hidden", "status"} <= set(hparams)
+        assert hparams["status"].string_value == "TERMINATED"
+        scalars = set(acc.Tags()["scalars"]) | set(acc.Tags()["tensors"])
+        assert {"hparam/dev/ate/main", "hparam/test/acd/main", "hparam/best_dev_score"} <= scalars
+    assert {"hparam/dev/ate/main", "hparam/test/acd/main"} <= metric_tags
+
+
+def test_trial_runs_hold_scalars_per_task_projector_and_figures(experiment):
+    runs = [r for r in _runs_with_events(experiment) if r.name == "tensorboard" and r.parent != experiment]
+    assert len(runs) == 2  # each trial's own run (the Runner's SummaryWriter)
+    for run in runs:
+        acc = _accumulator(run)
+        scalars = set(acc.Tags()["scalars"])
+        assert {"dev/ate/f1", "dev/acd/f1", "train/loss/ate", "train/loss/acd", "test/ate/main"} <= scalars
+        images = set(acc.Tags()["images"])
+        assert {"review/learning_curves", "review/label_map", "review/confusion/ate", "review/confusion/acd",
+                "review/causal_effects/ate_to_acd"} <= images
+        for tag in images:
+            assert acc.Images(tag)[-1].encoded_image_string.startswith(PNG)
+
+
+def _get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return r.read()
+
+
+def test_board_serves_hparams_images_and_the_projector(experiment):
+    """`raymtl board` starts TensorBoard and prints its URL; its projector plugin reads the label
+    embeddings (causal-mtl eq. 1) with label names as metadata."""
+    proc = subprocess.Popen([sys.executable, "-m", "raymtl.cli", "board", str(experiment), "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        line = proc.stdout.readline()
+        m = re.search(r"(http://\S+/)", line)
+        assert m, (line, proc.stderr.read() if proc.poll() is not None else "")
+        url = m.group(1)
+        plugins = json.loads(_get(url + "data/plugins_listing"))
+        assert {"hparams", "images", "scalars", "projector"} <= set(plugins)
+        projector = url + "data/plugin/projector/"
+        deadline, runs = time.monotonic() + 60, []
+        while time.monotonic() < deadline and not runs:
+            runs = [r for r in json.loads(_get(projector + "runs")) if r.endswith("tensorboard") and "trial_" in r]
+            time.sleep(0.5 if not runs else 0)
+        assert runs, "the projector found no run with label embeddings"
+        info = json.loads(_get(projector + "info?" + urllib.parse.urlencode({"run": runs[0]})))
+        names = [e["tensorName"] for e in info["embeddings"]]
+        assert any(n.startswith("label_embeddings/ate") for n in names), names
+        name = next(n for n in names if n.startswith("label_embeddings/ate"))
+        meta = _get(projector + "metadata?" + urllib.parse.urlencode({"run": runs[0], "name": name})).decode()
+        assert meta.split() == ["O", "B-ASP", "I-ASP"]  # label names, one per embedding row
+        tensor = _get(projector + "tensor?" + urllib.parse.urlencode({"run": runs[0], "name": name}))
+        assert len(tensor) == 3 * 16 * 4  # 3 labels × label_dim 16, float32
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def report(experiment, tmp_path_factory) -> tuple[Path, Path]:
+    from raymtl.cli import main
+
+    out = tmp_path_factory.mktemp("report") / "review.html"
+    assert main(["report", str(experiment), "--out", str(out)]) == 0
+    return out, out.with_suffix(".md")
+
+
+def test_report_has_every_section_with_embedded_images(report):
+    html_path, md_path = report
+    text = html_path.read_text()
+    for key in SECTIONS:
+        assert f'<section id="{key}">' in text and TITLES[key] in text
+    sections = dict(re.findall(r'<section id="([^"]+)">(.*?)</section>', text, flags=re.S))
+    images = {k: re.findall(r'src="data:image/png;base64,([^"]+)"', v) for k, v in sections.items()}
+    for key in ("best-so-far", "parallel-coordinates", "importances"):
+        assert len(images[key]) == 1, key
+    assert len(images["figures"]) >= 5  # learning curves, causal effects, 2 confusion matrices, label map
+    for blobs in images.values():
+        assert all(base64.b64decode(b).startswith(PNG) for b in blobs)
+    assert "src=\"http" not in text and "src='http" not in text  # self-contained
+    summary = sections["summary"]
+    for item in ("budget", "trials finished", "trials stopped early", "trials failed", "Best configuration"):
+        assert item in summary
+    assert "2 trials × up to 2 epochs" in summary
+    assert "ate dev" in sections["metrics"] and "acd test" in sections["metrics"]
+    md = md_path.read_text()
+    for key in SECTIONS:
+        assert f"## {TITLES[key]}" in md
+    linked = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", md)
+    assert len(linked) == sum(len(v) for v in images.values())
+    assert all((md_path.parent / p).read_bytes().startswith(PNG) for p in linked)
+
+
+def test_report_compares_with_single_task_baselines(experiment, tmp_path):
+    from raymtl.analysis.report import write_report
+
+    base = tmp_path / "stl_ate"
+    base.mkdir()
+    (base / "results.json").write_text(json.dumps({"name": "stl_ate", "config": {"model": {"arch": "stl_bilstm"}},
+                                                   "dev": {"ate/main": 0.42}, "test": {"ate/main": 0.4125}}))
+    html_path, _ = write_report(experiment, out=tmp_path / "r.html", baselines=[base])
+    metrics = re.search(r'<section id="metrics">(.*?)</section>', html_path.read_text(), flags=re.S).group(1)
+    assert "baseline: stl_ate (stl_bilstm)" in metrics and "0.4125" in metrics
+
+
+def _chromium() -> str:
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe:
+        return exe
+    msg = "headless Chromium not installed (apt-get install chromium)"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(msg)
+    pytest.skip(msg)
+
+
+def test_report_renders_in_headless_chromium(report, tmp_path):
+    exe = _chromium()
+    html_path, _ = report
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--no-first-run", "--enable-logging=stderr", "--v=0",
+             "--virtual-time-budget=5000"]
+    with tempfile.TemporaryDirectory() as profile:
+        dom = subprocess.run([exe, *flags, f"--user-data-dir={profile}", "--dump-dom", html_path.as_uri()],
+                             capture_output=True, text=True, timeout=120)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert "Uncaught" not in dom.stderr and "Failed to load resource" not in dom.stderr, dom.stderr[-2000:]
+    for key in SECTIONS:
+        assert f'id="{key}"' in dom.stdout
+    assert dom.stdout.count("data:image/png;base64,") == html_path.read_text().count("data:image/png;base64,")
+    shot = tmp_path / "shot.png"
+    with tempfile.TemporaryDirectory() as profile:
+        r = subprocess.run([exe, *flags, f"--user-data-dir={profile}", f"--screenshot={shot}",
+                            "--window-size=1200,2400", html_path.as_uri()], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and shot.is_file(), r.stderr[-2000:]
+    import matplotlib.image as mpimg
+
+    pixels = mpimg.imread(shot)
+    assert pixels.shape[0] >= 2000 and pixels.std() > 0.01  # the page drew something besides a blank canvas
+
+
+def test_effects_of_the_best_cmtl_checkpoint(experiment, tmp_path, capsys):
+    """`raymtl effects` on the best trial's CMTL: shapes and the sum rules of causal-mtl eq. 10-11."""
+    from raymtl.analysis.causal_effects import estimate_causal_effects, ngram_effects, upper_probability
+    from raymtl.analysis.commands import load_checkpoint, split_batches
+    from raymtl.cli import main
+    from raymtl.models.base import StepContext
+
+    torch.set_num_threads(1)
+    assert main(["effects", str(experiment), "--split", "test", "--max-examples", "48", "--out", str(tmp_path),
+                 "--top", "5"]) == 0
+    out = capsys.readouterr().out
+    assert "causal effects ate -> acd" in out and "effect Ψ(a,b)" in out
+    table = [line for line in out.splitlines() if re.match(r"^(O|B-ASP|I-ASP)\s+\S", line)]
+    assert len(table) == 5
+    assert (tmp_path / "effects_ate_to_acd.png").read_bytes().startswith(PNG)
+    res = json.loads((tmp_path / "effects.json").read_text())["pairs"][0]
+    assert res["lower_labels"] == ["O", "B-ASP", "I-ASP"] and len(res["upper_labels"]) == 5
+    eff = torch.tensor(res["effects"])
+    assert eff.shape == (3, 5) and torch.isfinite(eff).all()
+    assert res["counts"][0] == 48  # every sentence has O tokens
+
+    loaded = load_checkpoint(experiment)
+    batches = split_batches(loaded, "test", max_examples=48)
+    model = loaded.model
+    # eq. 10 with every unit intervened on: the effects of all lower labels cancel for each upper label
+    allsub = estimate_causal_effects(model, batches, "ate", "acd", subset="all")
+    assert allsub.effects.shape == (3, 5)
+    assert torch.allclose(allsub.effects.sum(0), torch.zeros(5), atol=1e-5)
+    # eq. 11 on the (softmax) tagging task: each n-gram's effects sum to 0 over the labels
+    spans, psi = ngram_effects(model, batches[0], "ate", n=4)[0]
+    assert psi.shape == (len(spans), 3) and torch.allclose(psi.sum(1), torch.zeros(len(spans)), atol=1e-5)
+    # ... and on ACD they are f(b | X) - f(b | X with the n-gram masked), by hand for the first span
+    spans, psi = ngram_effects(model, batches[0], "acd", n=4)[0]
+    ctx = StepContext(training=False, gold_labels=False)
+    from raymtl.analysis.causal_effects import _rows
+
+    one = _rows(batches[0], [0, 0])
+    s, e = spans[0]
+    one.tokens[1, s:e] = 1
+    with torch.no_grad():
+        p = upper_probability("multilabel", model.run(one, ctx)["acd"], one.mask)
+    assert torch.allclose(psi[0], (p[0] - p[1]).float(), atol=1e-6)
