@@ -368,7 +368,7 @@ def run_search(opts: SearchOptions) -> dict[str, Any]:
     overrides = list(opts.overrides)
     if opts.smoke_test:  # a slice of the data, 2 epochs, 2 trials
         overrides += ["data.max_train_examples=200", "data.max_eval_examples=100", "train.epochs=2",
-                      "train.patience=0"]
+                      "train.patience=0", "scheduler.grace_period=1"]  # a space's grace may exceed 2 epochs
     if opts.algorithm:
         overrides.append(f"search.algorithm={opts.algorithm}")
     if opts.scheduler:

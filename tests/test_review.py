@@ -64,17 +64,17 @@ def _runs_with_events(root: Path) -> list[Path]:
 
 
 def test_hparams_sessions_of_every_trial(experiment):
-    from tensorboard.plugins.hparams import metadata as hp_metadata
-
     import pandas as pd
+    from tensorboard.plugins.hparams import metadata as hp_metadata
+    from tensorboard.plugins.hparams import plugin_data_pb2
 
     trials = set(pd.read_csv(experiment / "results.csv")["trial"].astype(str))
-    sessions = {}
+    sessions, metric_tags = {}, set()
     for run in _runs_with_events(experiment / "tensorboard"):
         acc = _accumulator(run)
         content = acc.PluginTagToContent(hp_metadata.PLUGIN_NAME)
         for tag, raw in content.items():
-            data = hp_metadata.parse_plugin_metadata(raw)
+            data = plugin_data_pb2.HParamsPluginData.FromString(raw)
             if data.HasField("session_start_info"):
                 sessions[run.name] = (dict(data.session_start_info.hparams), acc)
             if data.HasField("experiment"):

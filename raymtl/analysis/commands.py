@@ -194,7 +194,10 @@ def effects_cmd(checkpoint: str | Path, *, split: str = "test", lower: str | Non
     pairs = [(lo, up) for i, lo in enumerate(chain) for up in chain[i + 1:]
              if (lower is None or lo == lower) and (upper is None or up == upper)]
     if not pairs:
-        raise RaymtlError(f"no (lower, upper) pair with {lower!r} below {upper!r} in the chain {' -> '.join(chain)}")
+        want = " and ".join(x for x in (f"lower task {lower!r}" if lower else "",
+                                         f"upper task {upper!r}" if upper else "") if x)
+        raise RaymtlError(f"no (lower, upper) pair with {want} in the chain {' -> '.join(chain)} "
+                          "(the lower task must come before the upper one)")
     batches = split_batches(loaded, split, max_examples=max_examples)
     n_examples = sum(b.size for b in batches)
     out_dir = Path(out) if out is not None else loaded.directory

@@ -762,6 +762,13 @@ def write_report(exp_dir: Path, ledger: list[dict], *, pool: Sequence[str], main
             md.append(f"Best by dev: **{best['label']}** (the main-only baseline has not run yet).")
         elif best is baseline:
             md.append("The main task alone is best by dev mean: no subset of the pool helps at this budget.")
+            if len(rows) > 1:
+                second = rows[1]
+                v2 = differs((best["dev_mean"], best["dev_std"], best["n"]),
+                             (second["dev_mean"], second["dev_std"], second["n"]))
+                say = {True: "beyond noise", False: "**within noise**", None: "not judgeable (1 seed)"}
+                md.append(f"The best subset, **{second['label']}**, is {second['dev_mean'] - best['dev_mean']:+.4f} "
+                          f"on dev ({say[v2]}).")
         else:
             v = differs((best["dev_mean"], best["dev_std"], best["n"]),
                         (baseline["dev_mean"], baseline["dev_std"], baseline["n"]))
@@ -822,9 +829,27 @@ def _score_columns(df) -> tuple[str, str | None]:
     for c in df.columns:
         if c.startswith("dev/") and f"test/{c[4:]}" in df and pd.api.types.is_numeric_dtype(df[c]):
             hits = int(((df[c] - df[dev]).abs() < 1e-9).sum())
-            if hits > best_hits:
+            if hits > best_hits or (hits == best_hits and hits and c.endswith("/main")):
                 best_col, best_hits = c, hits
     return dev, (f"test/{best_col[4:]}" if best_col else None)
+
+
+def _val(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if hasattr(v, "left"):  # a pandas Interval (quantile bin)
+        return f"({v.left:.4g}, {v.right:.4g}]"
+    try:
+        return f"{float(v):.4g}" if "." in str(v) else str(v)
+    except ValueError:
+        return str(v)
+
+
+def _ft(m: float, sd: float) -> str:
+    """mean ± std over the trials of a bin."""
+    if math.isnan(m):
+        return "–"
+    return f"{m:.4f} ± {sd:.4f}" if not math.isnan(sd) else f"{m:.4f} (1 trial)"
 
 
 def write_schedule_report(exp_dir: str | Path) -> Path:
@@ -872,7 +897,8 @@ def write_schedule_report(exp_dir: str | Path) -> Path:
             tm, ts = _mean_std(g[test].tolist()) if test else (math.nan, math.nan)
             name = c[6:] if first else ""
             imp_s = (f"{imp:.3f}" if isinstance(imp, (int, float)) else "–") if first else ""
-            md.append(f"| {name} | {imp_s} | {rho if first else ''} | {val} | {len(g)} | {_f(dm, ds)} | {_f(tm, ts)} |")
+            md.append(f"| {name} | {imp_s} | {rho if first else ''} | {_val(val)} | {len(g)} | {_ft(dm, ds)} | "
+                      f"{_ft(tm, ts)} |")
             first = False
         if first:
             md.append(f"| {c[6:]} | – | – | (inactive in every trial) | 0 | – | – |")
