@@ -93,3 +93,10 @@ def shards_root(prepared, tmp_path_factory):
         return root
 
     return get
+
+
+def pytest_configure(config):
+    # Tiny tensors on a 2-core machine shared with Ray workers run far slower with intra-op threads.
+    import torch
+
+    torch.set_num_threads(1)
