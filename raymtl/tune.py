@@ -381,8 +381,10 @@ def run_search(opts: SearchOptions) -> dict[str, Any]:
     cpus = opts.cpus_per_worker or res.cpus_per_worker
     gpus = res.gpus_per_worker if opts.gpus_per_worker is None else opts.gpus_per_worker
     name = opts.name or space.name
-    storage = opts.storage if "://" in opts.storage else str(Path(opts.storage).expanduser().resolve())
-    exp_dir = Path(storage) / name  # local experiment dir (outputs); cloud storage keeps Tune's state
+    remote = "://" in opts.storage
+    storage = opts.storage if remote else str(Path(opts.storage).expanduser().resolve())
+    # Outputs are written locally, then copied next to Tune's state when storage is s3://, gs://...
+    exp_dir = (Path("runs").resolve() / name) if remote else Path(storage) / name
     print(space.describe())
     locations = validate_space(space)  # fails before any trial starts
     joined = connect(opts.address, opts.num_cpus)
@@ -423,6 +425,11 @@ def run_search(opts: SearchOptions) -> dict[str, Any]:
         from raymtl.search.aux_select import write_schedule_report
 
         print(f"schedule report: {write_schedule_report(exp_dir)}")
+    if remote:
+        import pyarrow.fs as pafs
+
+        pafs.copy_files(str(exp_dir), f"{storage}/{name}/outputs")
+        print(f"outputs copied to {storage}/{name}/outputs")
     print_summary(summary, exp_dir)
     if opts.refit:
         summary["refit"] = refit(exp_dir, opts.refit, resources, storage)
