@@ -381,6 +381,9 @@ def run_search(opts: SearchOptions) -> dict[str, Any]:
     cpus = opts.cpus_per_worker or res.cpus_per_worker
     gpus = res.gpus_per_worker if opts.gpus_per_worker is None else opts.gpus_per_worker
     name = opts.name or space.name
+    from raymtl.safety import check_name
+
+    check_name(name, key="--name" if opts.name else "name")  # one directory under --storage
     remote = "://" in opts.storage
     storage = opts.storage if remote else str(Path(opts.storage).expanduser().resolve())
     # Outputs are written locally, then copied next to Tune's state when storage is s3://, gs://...

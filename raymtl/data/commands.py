@@ -84,21 +84,40 @@ def inspect_cmd(location: str, *, verify: bool = False) -> int:
     return 0
 
 
-def download_file(url: str, dest: Path, sha256: str) -> Path:
-    """Download ``url`` to ``dest`` through a temporary file, verifying its sha256 before the rename."""
+def _fetch(url: str, dest: Path) -> str:
+    """Stream ``url`` into ``dest``; returns the sha256 of what was written."""
+    h = hashlib.sha256()
+    with open(dest, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
+        while chunk := resp.read(1 << 20):
+            h.update(chunk)
+            out.write(chunk)
+    return h.hexdigest()
+
+
+def download_file(url: str, dest: Path, sha256: str, member: str | None = None) -> Path:
+    """Download ``url`` (or the archive member ``member`` of it, matched by base name) to ``dest``
+    through a temporary file, verifying the sha256 of the file before the rename."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    try:
-        h = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as resp:
-            while chunk := resp.read(1 << 20):
-                h.update(chunk)
-                out.write(chunk)
-        if h.hexdigest() != sha256:
-            raise DataError(f"checksum mismatch: got {h.hexdigest()}, expected {sha256}", file=url, field="sha256")
-        os.replace(tmp, dest)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{dest.name}.") as tmp:
+        got = Path(tmp) / "download"
+        digest = _fetch(url, got)
+        if member is not None:
+            import zipfile
+
+            try:
+                with zipfile.ZipFile(got) as zf:
+                    names = [n for n in zf.namelist() if Path(n).name == Path(member).name]
+                    if not names:
+                        raise DataError(f"archive has no member {member!r}", file=url, field="member")
+                    extracted = Path(tmp) / "member"
+                    with zf.open(names[0]) as src, open(extracted, "wb") as out:
+                        shutil.copyfileobj(src, out)
+            except zipfile.BadZipFile:
+                raise DataError("not a zip archive", file=url, field="member") from None
+            got, digest = extracted, sha256_file(extracted)
+        if digest != sha256:
+            raise DataError(f"checksum mismatch: got {digest}, expected {sha256}", file=url, field="sha256")
+        os.replace(got, dest)
     return dest
 
 
@@ -126,8 +145,8 @@ def download_cmd(name: str, to: Path) -> int:
         if dest.exists() and sha256_file(dest) == f.sha256:
             print(f"{f.name}: already present and verified")
             continue
-        print(f"{f.name}: downloading {f.url}")
-        download_file(f.url, dest, f.sha256)
+        print(f"{f.name}: downloading {f.url}" + (f" (member {f.member})" if f.member else ""))
+        download_file(f.url, dest, f.sha256, f.member)
         print(f"{f.name}: verified sha256 {f.sha256[:12]}…")
     print(f"done: {len(entry.files)} files in {to}; prepare with `raymtl data prepare {name} --source {to}`")
     return 0

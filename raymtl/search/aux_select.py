@@ -455,6 +455,9 @@ def run_aux_select(opts: AuxSelectOptions) -> dict[str, Any]:
     check_tasks(opts.main, opts.pool)
     seeds = list(range(1, opts.seeds + 1))
     opts.name = opts.name or f"aux_select-{opts.main.replace(':', '_')}"
+    from raymtl.safety import check_name
+
+    check_name(opts.name, key="--name")  # one directory under --storage
     space = build_space(opts, seeds)
     storage = opts.storage if "://" in opts.storage else str(Path(opts.storage).expanduser().resolve())
     if "://" in storage:

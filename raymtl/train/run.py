@@ -48,6 +48,9 @@ def run_train(config: Path | str | TrainConfig, *, overrides: list[str] | None =
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.load(config, overrides)
     if smoke_test:
         cfg = smoke_overrides(cfg)
+    from raymtl.safety import check_name
+
+    check_name(name or cfg.name, key="--name" if name else "name")  # one directory under --storage
     name = name or cfg.name
     locations = validate(cfg)
     storage = storage_path(storage)

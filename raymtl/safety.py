@@ -1,0 +1,59 @@
+"""Input hygiene for names and paths that come from configs, search spaces and the command line.
+
+A run or experiment *name* becomes one directory under ``--storage``; it must be exactly one
+path component, so ``--name ../../etc`` or ``--name /tmp/x`` cannot write outside the storage
+root. :func:`check_name` validates a name, :func:`inside` checks that a joined path stays below
+its root (symlinks resolved). Both raise :class:`~raymtl.errors.ConfigError` naming the key.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from raymtl.errors import ConfigError
+
+# Letters, digits, '.', '_', '-', '+', '=', ',', '@' (Tune trial names use some of them); no separators.
+_NAME_RE = re.compile(r"[A-Za-z0-9._+=,@-]+")
+MAX_NAME = 200
+
+
+def check_name(name: object, *, key: str = "name", file: str | Path | None = None) -> str:
+    """``name`` if it is a safe single directory name, else ConfigError naming ``key``."""
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"expected a non-empty name, got {name!r}", file=file, key=key)
+    problem = None
+    if "\x00" in name:
+        problem = "contains a NUL byte"
+    elif os.path.isabs(name) or name.startswith(("/", "\\", "~")):
+        problem = "is an absolute path"
+    elif "/" in name or "\\" in name or (os.altsep and os.altsep in name):
+        problem = "contains a path separator"
+    elif name in (".", "..") or name.startswith(".."):
+        problem = "refers to a parent or the current directory"
+    elif len(name) > MAX_NAME:
+        problem = f"is longer than {MAX_NAME} characters"
+    elif not _NAME_RE.fullmatch(name):
+        bad = sorted({c for c in name if not _NAME_RE.fullmatch(c)})
+        problem = f"contains characters outside [A-Za-z0-9._+=,@-]: {''.join(bad)!r}"
+    if problem:
+        raise ConfigError(f"name {name!r} {problem}; a run/experiment name must be one directory name "
+                          "(it is created under --storage)", file=file, key=key)
+    return name
+
+
+def inside(root: str | Path, path: str | Path, *, key: str = "path", file: str | Path | None = None) -> Path:
+    """``path`` (relative paths are taken under ``root``) if it resolves below ``root``, else ConfigError."""
+    root_r = Path(root).expanduser().resolve()
+    p = Path(path).expanduser()
+    target = (p if p.is_absolute() else root_r / p).resolve()
+    if target != root_r and root_r not in target.parents:
+        raise ConfigError(f"{str(path)!r} resolves to {target}, outside {root_r}", file=file, key=key)
+    return target
+
+
+def run_dir(storage: str | Path, name: str, *, key: str = "--name") -> Path:
+    """``storage/name`` for a checked ``name`` (and checked to stay below ``storage``)."""
+    check_name(name, key=key)
+    return inside(storage, name, key=key)
