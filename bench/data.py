@@ -50,19 +50,36 @@ PAD_TARGET_DATASETS = ("semeval14-restaurants", "fudan-mtl-16")
 QUICK_DATASETS = ("semeval14-restaurants", "conll04", "twitter-target-dong14")
 
 
-def _timed(fn, min_seconds: float, max_reps: int) -> tuple[float, int]:
-    """Best-of seconds of ``fn`` over repetitions (at least one; more while under ``min_seconds``)."""
-    best, reps, total = float("inf"), 0, 0.0
+def _timed(fn, min_seconds: float, max_reps: int) -> tuple[float, float, int]:
+    """Best-of wall seconds and best-of CPU seconds (this process) of ``fn`` over repetitions (at least
+    one; more while under ``min_seconds``). CPU seconds are what the work costs; wall seconds also
+    hold the time other processes took the CPU from this one (a shared machine)."""
+    best, best_cpu, reps, total = float("inf"), float("inf"), 0, 0.0
     while reps < max_reps and (reps == 0 or total < min_seconds):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
-        dt = time.perf_counter() - t0
-        best, total, reps = min(best, dt), total + dt, reps + 1
-    return best, reps
+        dt, dc = time.perf_counter() - t0, time.process_time() - c0
+        best, best_cpu, total, reps = min(best, dt), min(best_cpu, dc), total + dt, reps + 1
+    return best, max(best_cpu, 1e-9), reps
+
+
+def training_max_len(name: str, default: int) -> int:
+    """``data.max_len`` of the shipped config that trains on ``name`` (configs/*.yaml), else ``default``
+    (the training default): what the trainer truncates to, so what it actually pads."""
+    import yaml
+
+    from _common import REPO
+
+    for f in sorted((REPO / "configs").glob("*.yaml")):
+        d = (yaml.safe_load(f.read_text()) or {}).get("data", {})
+        if name in d.get("datasets", []) and d.get("max_len"):
+            return int(d["max_len"])
+    return default
 
 
 def bench_dataset(entry, out_root: Path, *, batch_size: int, max_len: int, min_seconds: float, max_reps: int,
                   split: str) -> dict:
+    train_max_len = training_max_len(entry.name, max_len)
     t0 = time.perf_counter()
     res = prepare(entry, entry.source_dir(data_dir()), out_root, force=True, log=lambda _m: None)
     prep_s = time.perf_counter() - t0
@@ -82,8 +99,8 @@ def bench_dataset(entry, out_root: Path, *, batch_size: int, max_len: int, min_s
     def read_examples() -> int:
         return sum(1 for _ in iter_examples(table, m.tasks))
 
-    rows_s, rows_reps = _timed(read_rows, min_seconds, max_reps)
-    ex_s, _ = _timed(read_examples, min_seconds, max_reps)
+    rows_s, rows_cpu, rows_reps = _timed(read_rows, min_seconds, max_reps)
+    ex_s, ex_cpu, _ = _timed(read_examples, min_seconds, max_reps)
 
     lengths_all = pc.list_value_length(table.column("tokens")).to_numpy(zero_copy_only=False)
     vocab = Vocab.from_manifests([m], lowercase=True)
@@ -94,7 +111,7 @@ def bench_dataset(entry, out_root: Path, *, batch_size: int, max_len: int, min_s
         return sum(encoder.encode(table, b).size for b in enc_batches)
 
     torch.set_num_threads(1)
-    enc_s, _ = _timed(encode, min_seconds, max_reps)
+    enc_s, enc_cpu, _ = _timed(encode, min_seconds, max_reps)
 
     # Padding efficiency over the streams training uses.
     streams = []
@@ -106,26 +123,31 @@ def bench_dataset(entry, out_root: Path, *, batch_size: int, max_len: int, min_s
             if present.any():
                 streams.append(lengths_all[present])
     pad = {}
-    for bucket in (False, True):
+    for bucket, cap in ((False, None), (True, None), (False, train_max_len), (True, train_max_len)):
         real = padded = 0
         for ls in streams:
             if len(ls) == 0:
                 continue
             batches = BucketBatchSampler(ls.tolist(), batch_size, seed=0, bucket=bucket).all_batches(0)
             for b in batches:
-                x = ls[np.asarray(b)]
+                x = ls[np.asarray(b)] if cap is None else np.minimum(ls[np.asarray(b)], cap)
                 real += int(x.sum())
                 padded += int(x.max()) * len(x)
         # = raymtl.data.batching.padding_efficiency, summed over the streams
-        pad["bucketed" if bucket else "plain"] = real / padded if padded else 1.0
+        pad[("bucketed" if bucket else "plain") + ("" if cap is None else "_at_max_len")] = \
+            real / padded if padded else 1.0
     return {
         "dataset": entry.name, "joint": m.joint, "prepare_s": prep_s,
         "splits": {s: i.rows for s, i in m.splits.items()}, "shards": sum(len(s.shards) for s in m.splits.values()),
         "shard_bytes": shard_bytes, "read_split": split, "read_rows": n,
         "read_rows_per_s": n / rows_s, "read_examples_per_s": n / ex_s, "encode_examples_per_s": n / enc_s,
+        "read_rows_per_cpu_s": n / rows_cpu, "read_examples_per_cpu_s": n / ex_cpu,
+        "encode_examples_per_cpu_s": n / enc_cpu, "train_max_len": train_max_len,
         "read_repetitions": rows_reps, "mean_tokens": float(lengths_all.mean()) if n else 0.0,
         "max_tokens": int(lengths_all.max()) if n else 0, "streams": len(streams),
         "padding_efficiency_plain": pad["plain"], "padding_efficiency_bucketed": pad["bucketed"],
+        "padding_efficiency_plain_at_max_len": pad["plain_at_max_len"],
+        "padding_efficiency_bucketed_at_max_len": pad["bucketed_at_max_len"],
     }
 
 
@@ -145,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     names = args.datasets or [e.name for e in reg if e.folder and e.source_dir(data_dir()).is_dir()]
     if args.quick and not args.datasets:
         names = [n for n in names if n in QUICK_DATASETS]
-    min_s, reps = (0.0, 1) if args.quick else (1.0, 5)
+    min_s, reps = (0.0, 1) if args.quick else (2.0, 7)
     tmp_root = Path(tempfile.mkdtemp(prefix="raymtl-bench-data-"))
     rows = []
     try:
@@ -158,20 +180,30 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"\nData layer, split {args.split!r}, batch {args.batch_size}, 1 process / 1 thread "
           f"(loadavg at start {info['loadavg_at_start'][0]:.2f} on {info['cpu_count']} CPUs)\n")
-    print_table(["dataset", "prepare s", "shard MB", "rows", "rows/s", "Examples/s", "encode ex/s",
-                 "pad plain", "pad bucket"],
+    print_table(["dataset", "prepare s", "shard MB", "rows", "rows/s", "rows/cpu-s", "Example/s", "encode/s",
+                 "encode/cpu-s", "pad plain", "pad bucket", "max_len", "plain@ml", "bucket@ml"],
                 [[r["dataset"], r["prepare_s"], r["shard_bytes"] / 1e6, r["read_rows"], r["read_rows_per_s"],
-                  r["read_examples_per_s"], r["encode_examples_per_s"], r["padding_efficiency_plain"],
-                  r["padding_efficiency_bucketed"]] for r in rows])
+                  r["read_rows_per_cpu_s"], r["read_examples_per_s"], r["encode_examples_per_s"],
+                  r["encode_examples_per_cpu_s"], r["padding_efficiency_plain"], r["padding_efficiency_bucketed"],
+                  r["train_max_len"], r["padding_efficiency_plain_at_max_len"],
+                  r["padding_efficiency_bucketed_at_max_len"]] for r in rows])
+    print("\nrows/s, Example/s, encode/s: best-of wall clock; /cpu-s: best-of this process's CPU seconds (what the "
+          "work costs when other processes share the cores). pad: real/padded tokens, batches of "
+          f"{args.batch_size}, untruncated lengths; @ml: lengths cut at the training max_len (what the trainer pads).")
     checks = []
     for r in rows:
         if r["dataset"] in PAD_TARGET_DATASETS:
-            checks.append((f"padding efficiency with buckets on {r['dataset']} >= {TARGET_PAD:.0%}",
+            checks.append((f"padding efficiency with buckets on {r['dataset']} >= {TARGET_PAD:.0%} (untruncated)",
                            r["padding_efficiency_bucketed"] >= TARGET_PAD, f"{r['padding_efficiency_bucketed']:.1%}"))
-    slowest = min(rows, key=lambda r: r["read_rows_per_s"]) if rows else None
-    if slowest:
-        checks.append((f"reading >= {TARGET_READ:,} rows/s on every dataset", slowest["read_rows_per_s"] >= TARGET_READ,
-                       f"slowest {slowest['dataset']} {slowest['read_rows_per_s']:,.0f}/s"))
+            checks.append((f"padding efficiency with buckets on {r['dataset']} >= {TARGET_PAD:.0%} "
+                           f"(at training max_len {r['train_max_len']})",
+                           r["padding_efficiency_bucketed_at_max_len"] >= TARGET_PAD,
+                           f"{r['padding_efficiency_bucketed_at_max_len']:.1%}"))
+    for key, label in (("read_rows_per_s", "wall clock"), ("read_rows_per_cpu_s", "per CPU second")):
+        slowest = min(rows, key=lambda r: r[key]) if rows else None
+        if slowest:
+            checks.append((f"reading >= {TARGET_READ:,} rows/s on every dataset ({label})",
+                           slowest[key] >= TARGET_READ, f"slowest {slowest['dataset']} {slowest[key]:,.0f}/s"))
     print()
     for what, ok, val in checks:
         print(f"[{'PASS' if ok else 'FAIL'}] {what}: {val}")

@@ -154,12 +154,43 @@ def make_trainable(space, locations: dict[str, str], resources, train_storage: s
         run_dir = Path(ctx.get_trial_dir())
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+        failed = run_dir / FAILED_MARKER
+        if failed.exists():  # a Tune retry of a trial that failed for a reason a retry cannot fix
+            raise RaymtlError(f"{failed.read_text()} (not retried: the same config fails the same way)")
+        # Same name + storage on a Tune retry (a lost node): the TorchTrainer resumes from its checkpoint.
         trainer = build_trainer(cfg, {ds: locations[ds] for ds in cfg.data.datasets}, resources=resources,
                                 run_dir=run_dir, storage=train_storage, name=ctx.get_trial_id(), in_tune=True,
                                 max_failures=max_failures)
-        trainer.fit()
+        try:
+            trainer.fit()
+        except Exception as e:
+            if is_deterministic_failure(e):
+                lines = str(e).strip().splitlines() or [repr(e)]
+                reason = next((x for x in lines if any(n in x for n in DETERMINISTIC_ERRORS)), lines[-1])
+                failed.write_text(reason.strip()[:2000])
+            raise
 
     return trial
+
+
+FAILED_MARKER = ".raymtl_failed"  # in a trial dir: the reason of a failure that retries cannot fix
+DETERMINISTIC_ERRORS = ("NonFiniteLossError", "EmptyBatchError", "ConfigError", "DataError")
+
+
+def is_deterministic_failure(error: BaseException) -> bool:
+    """A raymtl error (non-finite loss, bad config/data) inside a failed training run: retrying the
+    trial gives the same failure, unlike a dead worker or a lost node."""
+    seen: list[BaseException] = []
+    todo = [error]
+    while todo and len(seen) < 50:
+        e = todo.pop()
+        seen.append(e)
+        if isinstance(e, RaymtlError):
+            return True
+        todo += [x for x in (getattr(e, "cause", None), e.__cause__, getattr(e, "controller_failure", None))
+                 if isinstance(x, BaseException)]
+        todo += [x for x in (getattr(e, "worker_failures", None) or {}).values() if isinstance(x, BaseException)]
+    return any(name in str(e) for e in seen for name in DETERMINISTIC_ERRORS)
 
 
 def validate_space(space, *, samples: int = 16) -> dict[str, str]:
@@ -210,7 +241,7 @@ def write_outputs(space, result_grid, exp_dir: Path, started: float) -> dict[str
         m = r.metrics or {}
         trial_id = m.get("trial_id") or (Path(r.path).name if r.path else "")
         status = "ERROR" if r.error else ("STOPPED" if not m.get("final") else "TERMINATED")
-        row = {"trial": trial_id, "status": status, "error": str(r.error).splitlines()[0][:300] if r.error else "",
+        row = {"trial": trial_id, "status": status, "error": error_reason(r.error) if r.error else "",
                "epochs_run": m.get("epoch"), "wall_time_s": m.get("time_total_s"),
                **{f"param/{k}": v for k, v in (r.config or {}).items()}, **_flat_metrics(m)}
         if space.aux_tasks is not None:
@@ -239,6 +270,19 @@ def write_outputs(space, result_grid, exp_dir: Path, started: float) -> dict[str
     _atomic_text(exp_dir / "summary.json", json.dumps(summary, indent=1, default=str))
     write_hparams(df, exp_dir / "tensorboard")
     return summary
+
+
+def error_reason(error: BaseException) -> str:
+    """The innermost ``SomeError: message`` line of a (Ray-wrapped) trial error, for results.csv."""
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
+    found = re.findall(r"^\s*([\w.]*(?:Error|Exception)): (.+)$", text, flags=re.M)
+    found = [(k, m) for k, m in found if not k.endswith(("RayTaskError", "TrainingFailedError"))]
+    if found:
+        kind, message = found[-1]
+        return f"{kind.rsplit('.', 1)[-1]}: {message.strip()}"[:500]
+    return text.strip().splitlines()[-1][:500] if text.strip() else type(error).__name__
 
 
 def _py(v: Any) -> Any:
@@ -418,7 +462,10 @@ def run_search(opts: SearchOptions) -> dict[str, Any]:
             tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=num_samples,
                                         max_concurrent_trials=concurrency),
             run_config=tune.RunConfig(name=name, storage_path=storage, verbose=1,
-                                      failure_config=tune.FailureConfig(max_failures=0, fail_fast=False)),
+                                      # Retries a trial whose driver died with its node (it resumes
+                                      # from its checkpoint); deterministic failures are not re-run.
+                                      failure_config=tune.FailureConfig(max_failures=opts.max_failures,
+                                                                        fail_fast=False)),
         )
     print(f"search {name}: {num_samples} trials, {concurrency} at once, {workers} DDP worker(s) × "
           f"{cpus:g} CPU{f' + {gpus:g} GPU' if gpus else ''} each; experiment dir {experiment_path}")

@@ -648,7 +648,8 @@ def aux_importances(ledger: list[dict], pool: Sequence[str], space) -> dict[str,
         value = float(r["dev"])
         study.optimize(lambda t: (space.define_by_run(t), value)[1], n_trials=1)
     try:
-        imp = optuna.importance.get_param_importances(study)
+        imp = optuna.importance.get_param_importances(  # fANOVA (Optuna's default changed across versions)
+            study, evaluator=optuna.importance.FanovaImportanceEvaluator(seed=0))
     except (RuntimeError, ValueError) as e:
         return {"_error": str(e)}  # type: ignore[dict-item]
     return {k: float(v) for k, v in imp.items()}

@@ -42,6 +42,31 @@ class NonFiniteLossError(RaymtlError):
     """The loss or the gradients became NaN/inf (the run stops; the last good checkpoint stays)."""
 
 
+class EmptyBatchError(RaymtlError):
+    """A training batch had no examples or no tokens (the run stops unless told to skip such batches)."""
+
+
+CHAOS_DIR_ENV = "RAYMTL_CHAOS_DIR"  # fault-injection tests/bench only: where workers write heartbeats
+CHAOS_DELAY_ENV = "RAYMTL_CHAOS_STEP_DELAY"  # ... and seconds to sleep per step (to be killed mid-epoch)
+
+
+def chaos_beat(run_dir: Path, rank: int, event: str, **fields: Any) -> None:
+    """Append a heartbeat (pid, event, epoch/step) to ``$RAYMTL_CHAOS_DIR``; a no-op when it is unset.
+
+    Lets tests/bench/chaos.py find a live worker's pid and kill it mid-epoch (tests/test_chaos.py).
+    """
+    where = os.environ.get(CHAOS_DIR_ENV)
+    if not where:
+        return
+    rec = {"event": event, "pid": os.getpid(), "rank": rank, "run": Path(run_dir).name, "time": time.time(),
+           **fields}
+    with open(Path(where) / f"{Path(run_dir).name}-rank{rank}.jsonl", "a") as f:
+        f.write(json.dumps(rec, default=str) + "\n")
+    delay = float(os.environ.get(CHAOS_DELAY_ENV) or 0)
+    if event == "step" and delay > 0:
+        time.sleep(delay)
+
+
 class Reporter(Protocol):
     def report(self, metrics: dict[str, Any], checkpoint_dir: Path | None) -> None: ...
 
@@ -72,7 +97,11 @@ class LocalReporter:
 
     def latest_checkpoint(self) -> Path | None:
         p = self.run_dir / "checkpoints" / "latest"
-        return p if (p / STATE_FILE).exists() else None
+        if (p / STATE_FILE).exists():
+            return p
+        # Interrupted between the two renames of report(): the previous checkpoint is still whole.
+        old = p.with_name(".latest.old")
+        return old if (old / STATE_FILE).exists() else None
 
 
 def _unwrap(model: torch.nn.Module) -> MTLModel:
@@ -218,6 +247,10 @@ class Runner:
         for name, positions in self._epoch_batches(epoch):
             if cap and n_steps >= cap:
                 break
+            if len(positions) == 0 or int(streams[name].lengths[positions].sum()) == 0:
+                self._handle_empty_batch(epoch, name, len(positions))
+                continue
+            chaos_beat(self.run_dir, self.rank, "step", epoch=epoch, step=n_steps, **self.info)
             batch = streams[name].batch(positions).to(self.device)
             ctx = self.schedule.context(epoch, self.global_step)
             with torch.autocast(device_type=self.device.type, enabled=self.amp):
@@ -256,6 +289,19 @@ class Runner:
                       "train/padding_efficiency": tokens / max(padded, 1), "train/seconds": elapsed,
                       "lr": self.optimizer.param_groups[0]["lr"]})
         return stats
+
+    def _handle_empty_batch(self, epoch: int, stream: str, rows: int) -> None:
+        """An empty batch (no rows, or rows without tokens): skipped under skip_batch/lower_lr on one
+        worker; else an error (DDP ranks cannot skip a step alone without desynchronising)."""
+        what = "no examples" if rows == 0 else f"{rows} examples without tokens"
+        if self.cfg.train.nonfinite == "fail" or self.world > 1:
+            raise EmptyBatchError(
+                f"empty training batch ({what}) of {stream} at epoch {epoch}, step {self.global_step}"
+                f"{f' on rank {self.rank} of {self.world}' if self.world > 1 else ''}: the split has too few "
+                "examples (or empty ones) for train.batch_size x workers; lower the workers or batch size, fix the "
+                "data" + (", or set train.nonfinite=skip_batch to skip such batches" if self.world == 1 else ""))
+        self.skipped_batches += 1
+        self.log(f"empty batch ({what}) of {stream} at epoch {epoch}, step {self.global_step}: skipped")
 
     def _handle_nonfinite(self, epoch: int, stream: str, parts: dict[str, float]) -> bool:
         """False: skip this batch. Raises under the ``fail`` policy."""
@@ -377,6 +423,7 @@ class Runner:
         ckpt = self.reporter.latest_checkpoint()
         if ckpt is not None:
             self.restore(ckpt)
+        chaos_beat(self.run_dir, self.rank, "start", epoch=self.epoch, **self.info)
         total_epochs = cfg.train.epochs
         run_started = time.perf_counter()
         first_epoch = self.epoch

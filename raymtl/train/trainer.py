@@ -20,6 +20,7 @@ from raymtl.models.registry import default_registry as default_architectures
 from raymtl.models.base import check_task_kinds
 from raymtl.train.config import TrainConfig
 from raymtl.train.data import TrainData, resolve_shards
+from raymtl.data.shards import verify_shards
 
 # Worker-group start on a busy 2-core machine can exceed Ray Train's 60 s default.
 os.environ.setdefault("RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S", "300")
@@ -55,6 +56,9 @@ def validate(cfg: TrainConfig, *, log: Callable[[str], None] = print) -> dict[st
 
     build_config(arch, cfg.arch_params)
     locations = resolve_shards(cfg, log=log)
+    for location in locations.values():  # corrupted shard bytes fail here, before any worker starts
+        if "://" not in location:  # remote shards are verified when fetched into a node's cache
+            verify_shards(location)
     data = TrainData(cfg, locations)
     check_task_kinds(arch.model_cls, data.specs)
     if cfg.train.monitor not in ("main", "mean") and "/" not in cfg.train.monitor:

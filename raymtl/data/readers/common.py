@@ -193,6 +193,8 @@ def read_lines(path: Path, *, fallback: Sequence[str] = ("cp1252", "latin-1"), e
     every line is decoded with it; else per line as in :func:`decode_line`.
     """
     data = path.read_bytes()
+    if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark is not text
+        data = data[3:]
     raw_lines = data.split(b"\n")
     if raw_lines and raw_lines[-1] == b"":
         raw_lines.pop()
@@ -200,6 +202,9 @@ def read_lines(path: Path, *, fallback: Sequence[str] = ("cp1252", "latin-1"), e
     for n, raw in enumerate(raw_lines, 1):
         if raw.endswith(b"\r"):
             raw = raw[:-1]
+        if b"\x00" in raw:  # no text format here holds NUL: a UTF-16/binary file or a corrupted copy
+            raise DataError(f"NUL byte at column {raw.find(0) + 1}: not a text line (a UTF-16 or binary "
+                            "file, or a corrupted copy?)", file=path, line=n, field="encoding")
         if encoding is not None:
             try:
                 out.append(raw.decode(encoding))
@@ -209,6 +214,13 @@ def read_lines(path: Path, *, fallback: Sequence[str] = ("cp1252", "latin-1"), e
         else:
             out.append(decode_line(raw, file=path, line=n, fallback=fallback))
     return out
+
+
+def require_records(records: list, path: Path, what: str, field_name: str) -> list:
+    """``records`` unless empty: an empty (or blank) source file is a DataError, not an empty split."""
+    if not records:
+        raise DataError(f"no {what} in the file (empty or blank?)", file=path, line=1, field=field_name)
+    return records
 
 
 def check_label(value: str, allowed: Iterable[str], *, file: str | Path, line: int | None, field_name: str) -> str:

@@ -123,7 +123,7 @@ def read_file(path: Path, split: str, notes: list[str] | None = None) -> list[Ex
             common.check_label(label, (NO_RELATION, *RELATION_TYPES), file=path, line=n, field_name="relations")
         rows.append((n, token, tag, labels, heads))
     flush()
-    return examples
+    return common.require_records(examples, path, "'#doc' sentences", "doc")
 
 
 def read(source: Path, options: Mapping[str, object]) -> ReadResult:

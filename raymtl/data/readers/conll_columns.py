@@ -108,7 +108,7 @@ def read_columns(path: Path, split: str, columns: Mapping[int, str], schemes: Ma
             start_line = n
         rows.append(cols)
     flush()
-    return examples
+    return common.require_records(examples, path, "sentences", "tokens")
 
 
 def _split_files(source: Path, options: Mapping[str, object]) -> dict[str, str]:

@@ -54,6 +54,10 @@ def _rows(path: Path, header: tuple[str, ...]):
             for row in reader:
                 if not row:
                     continue
+                if any("\x00" in c for c in row):
+                    k = next(i for i, c in enumerate(row) if "\x00" in c)
+                    raise DataError("NUL byte in a text field (a binary or corrupted copy?)", file=path,
+                                    line=reader.line_num, field=header[k] if k < len(header) else "columns")
                 if len(row) != len(header):
                     field = header[len(row)] if len(row) < len(header) else "columns"
                     raise DataError(f"expected {len(header)} columns {','.join(header)}, got {len(row)}",

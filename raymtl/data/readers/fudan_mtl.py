@@ -85,12 +85,13 @@ def read(source: Path, options: Mapping[str, object]) -> ReadResult:
             split = "train" if n < first_dev_line else "dev"
             ex.id = f"{d}-{split}-{n}"
             splits[split].append(ex)
-        for n, ex in _labelled(paths[f"{d}.task.test"], d, notes)[0]:
+        test_path = paths[f"{d}.task.test"]
+        for n, ex in common.require_records(_labelled(test_path, d, notes)[0], test_path, "examples", "text"):
             ex.id = f"{d}-test-{n}"
             splits["test"].append(ex)
         if with_unlabeled:
             upath = paths[f"{d}.task.unlabel"]
-            for n, line in enumerate(common.read_lines(upath), 1):
+            for n, line in enumerate(common.require_records(common.read_lines(upath), upath, "reviews", "text"), 1):
                 tokens = common.words(line, lower=True)
                 if not tokens:
                     if line.strip():

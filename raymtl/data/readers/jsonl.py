@@ -67,6 +67,9 @@ def _load_tasks(source: Path, options: Mapping[str, object]) -> list[TaskSpec]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise DataError(f"invalid JSON: {err.msg}", file=path, line=err.lineno, field="tasks") from None
+    except UnicodeDecodeError as err:
+        raise DataError(f"byte {err.object[err.start:err.start + 1]!r} is not valid UTF-8", file=path,
+                        line=err.object[:err.start].count(b"\n") + 1, field="encoding") from None
     return _task_specs(data, file=path)
 
 
@@ -172,7 +175,7 @@ def read(source: Path, options: Mapping[str, object]) -> ReadResult:
                 raise DataError(f"duplicate id {ex.id!r}", file=path, line=n, field="id")
             seen.add(ex.id)
             examples.append(ex)
-        splits[split] = examples
+        splits[split] = common.require_records(examples, path, "examples", "line")
     source_files = list(paths.values()) + ([source / TASKS_FILE] if (source / TASKS_FILE).is_file() else [])
     return ReadResult(tasks=tasks, splits=splits, source_files=source_files)
 

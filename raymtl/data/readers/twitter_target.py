@@ -32,7 +32,7 @@ DEV_FRACTION = 0.1
 
 
 def read_file(path: Path) -> list[Example]:
-    lines = common.read_lines(path, fallback=())
+    lines = common.require_records(common.read_lines(path, fallback=()), path, "instances", "instance")
     if len(lines) % 3:
         raise DataError(f"{len(lines)} lines is not a multiple of 3 (sentence, target, polarity); the last "
                         f"instance is incomplete", file=path, line=len(lines), field="instance")

@@ -1,0 +1,314 @@
+#!/usr/bin/env python
+"""Ray Train / Ray Tune overhead against a plain PyTorch loop (issues 5 and 9).
+
+One model and one set of batches, four ways:
+
+1. ``plain``: a minimal hand-written PyTorch loop: the same ``TrainData`` streams, ``BatchEncoder``
+   batches from the same ``BucketBatchSampler`` order, the same model (same seed) and optimiser,
+   gradient clipping; nothing else (no metrics, no checkpoints, no evaluation);
+2. ``runner``: raymtl's own loop (``raymtl.train.loop.Runner``) in this process with a
+   ``LocalReporter``: no Ray, but evaluation, checkpoints and TensorBoard;
+3. ``ray1``: ``raymtl train`` (``run_train``: Ray Train ``TorchTrainer``) with 1 worker;
+4. ``ray2``: the same with 2 DDP workers (gloo); throughput in examples/s.
+
+Steady-state steps/s come from the loop's own per-epoch timing (``train/seconds`` and
+``train/steps``), the first epoch excluded (warm-up); the plain loop is timed the same way. Every
+training process uses 1 torch thread (a Ray worker sets ``threads_per_worker`` = 1), so the
+overhead ratio compares like with like. Start-up per run = wall time of ``run_train`` minus the
+seconds spent in training epochs, compared with the same difference for the in-process runner
+(evaluation and checkpoints) so that what remains is what Ray adds.
+
+5. ``tune``: a small Ray Tune search (random, FIFO, N trials, 2 at once, 1 worker each) over the
+   same config: per-trial start-up seconds (Tune's ``time_total_s`` minus training epochs),
+   per-step overhead against the plain loop, and trials/hour on this machine.
+
+Run it alone on the machine (other Ray users and test suites distort every figure)::
+
+    flock /tmp/raymtl-ray.lock python bench/train_overhead.py            # ~10 min on 2 CPUs
+    flock /tmp/raymtl-ray.lock python bench/train_overhead.py --quick    # ~3 min
+
+Writes bench/results/train_overhead.json (or --out).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import REPO, RESULTS, machine_info, print_table, write_json_atomic  # noqa: E402
+
+CONFIG = REPO / "configs" / "absa_cmtl.yaml"
+
+
+def bench_config(args) -> "TrainConfig":  # noqa: F821
+    from raymtl.train.config import TrainConfig
+
+    overrides = [f"model.hidden={args.hidden}", f"model.label_dim={args.hidden}",
+                 f"data.max_train_examples={args.examples}", f"data.max_eval_examples={args.eval_examples}",
+                 f"train.epochs={args.epochs}", "train.patience=0", "train.eval_test=false",
+                 f"train.batch_size={args.batch_size}", "name=bench-overhead"]
+    return TrainConfig.load(args.config, overrides)
+
+
+def steady(history: list[dict[str, Any]], skip: int = 1) -> dict[str, float]:
+    """Steady-state figures from per-epoch metrics (first ``skip`` epochs excluded when possible)."""
+    hs = [h for h in history if "train/seconds" in h]
+    use = hs[skip:] if len(hs) > skip else hs
+    secs = sum(h["train/seconds"] for h in use)
+    steps = sum(h["train/steps"] for h in use)
+    # train/examples_per_s is global (examples on all ranks / elapsed); per-epoch examples from it
+    examples = sum(h["train/examples_per_s"] * h["train/seconds"] for h in use)
+    return {"epochs_used": len(use), "steps": steps, "seconds": secs, "steps_per_s": steps / secs,
+            "examples_per_s": examples / secs, "train_seconds_all_epochs": sum(h["train/seconds"] for h in hs),
+            "per_epoch_seconds": [h["train/seconds"] for h in hs]}
+
+
+# ---- 1. the plain loop ------------------------------------------------------------------------
+def plain_loop(cfg, locations: dict[str, str]) -> dict[str, Any]:
+    import torch
+
+    from raymtl.data.batching import BucketBatchSampler
+    from raymtl.train.data import TrainData
+    from raymtl.train.loop import build_model, build_optimizer
+    from raymtl.train.schedules import Schedule
+
+    torch.set_num_threads(1)
+    t_wall = time.perf_counter()
+    data = TrainData(cfg, locations)
+    (stream,) = data.streams(cfg.data.train_split, limit=cfg.data.max_train_examples)  # joint: one stream
+    model = build_model(cfg, data, log=lambda _m: None)
+    opt = build_optimizer(cfg, model.parameters())
+    sampler = BucketBatchSampler(stream.lengths.tolist(), cfg.train.batch_size, seed=cfg.train.seed,
+                                 bucket=cfg.train.bucket)
+    schedule = Schedule(cfg.schedule, epochs=cfg.train.epochs, steps_per_epoch=len(sampler))
+    weights = data.weights
+    history = []
+    step = 0
+    for epoch in range(cfg.train.epochs):
+        torch.manual_seed(cfg.train.seed * 100003 + epoch * 1009)
+        model.train()
+        sampler.set_epoch(epoch)
+        n = examples = 0
+        t0 = time.perf_counter()
+        for positions in sampler:
+            batch = stream.batch(positions)
+            out = model(batch, schedule.context(epoch, step))
+            loss = sum(weights.get(k, 1.0) * v for k, v in out.losses.items()) + sum(out.extra_losses.values())
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is not None], cfg.optim.clip)
+            opt.step()
+            n += 1
+            step += 1
+            examples += batch.size
+        dt = time.perf_counter() - t0
+        history.append({"epoch": epoch + 1, "train/seconds": dt, "train/steps": n,
+                        "train/examples_per_s": examples / dt, "train/loss": float(loss.detach())})
+    return {"history": history, "wall_s": time.perf_counter() - t_wall, **steady(history)}
+
+
+# ---- 2. raymtl's Runner without Ray -------------------------------------------------------------
+def local_runner(cfg, locations: dict[str, str], run_dir: Path) -> dict[str, Any]:
+    import torch
+
+    from raymtl.train.loop import LocalReporter, Runner
+
+    torch.set_num_threads(1)
+    t0 = time.perf_counter()
+    runner = Runner(cfg, locations, reporter=LocalReporter(run_dir), run_dir=run_dir, log=lambda _m: None)
+    summary = runner.fit()
+    wall = time.perf_counter() - t0
+    st = steady(summary["history"])
+    return {"history": summary["history"], "wall_s": wall, **st,
+            "non_training_s": wall - st["train_seconds_all_epochs"]}
+
+
+# ---- 3/4. raymtl train (Ray Train) ---------------------------------------------------------------
+def ray_train(cfg, workers: int, storage: Path, name: str) -> dict[str, Any]:
+    from raymtl.train.run import run_train
+
+    t0 = time.perf_counter()
+    summary = run_train(cfg, workers=workers, storage=str(storage), name=name, quiet=True)
+    wall = time.perf_counter() - t0
+    st = steady(summary["history"])
+    return {"workers": workers, "history": summary["history"], "wall_s": wall, **st,
+            "non_training_s": wall - st["train_seconds_all_epochs"]}
+
+
+# ---- 5. Ray Tune trials ------------------------------------------------------------------------
+def tune_trials(cfg, storage: Path, trials: int, concurrent: int) -> dict[str, Any]:
+    import yaml
+
+    from raymtl.tune import SearchOptions, run_search
+
+    space = {"name": "bench-tune-overhead", "config": cfg.to_dict(), "metric": "dev_score", "mode": "max",
+             "search": {"algorithm": "random", "num_samples": trials, "max_concurrent": concurrent, "seed": 0},
+             "scheduler": {"kind": "fifo"},
+             "resources": {"workers_per_trial": 1, "cpus_per_worker": 1, "gpus_per_worker": 0},
+             "params": {"optim.lr": {"type": "categorical", "choices": [5.0e-4, 1.0e-3]}}}
+    storage.mkdir(parents=True, exist_ok=True)
+    space_file = storage / "space.yaml"
+    space_file.write_text(yaml.safe_dump(space, sort_keys=False))
+    t0 = time.perf_counter()
+    run_search(SearchOptions(space=space_file, storage=str(storage), max_concurrent=concurrent))
+    wall = time.perf_counter() - t0
+    per_trial = []
+    for results in sorted((storage / "bench-tune-overhead").glob("*/results.json")):
+        trial_dir = results.parent
+        hist = json.loads(results.read_text())["history"]
+        tune_results = [json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines() if line]
+        total = max(r.get("time_total_s", 0.0) for r in tune_results)
+        st = steady(hist)
+        per_trial.append({"trial": trial_dir.name, "time_total_s": total, **st,
+                          "non_training_s": total - st["train_seconds_all_epochs"]})
+    return {"trials": len(per_trial), "concurrent": concurrent, "wall_s": wall,
+            "trials_per_hour": len(per_trial) / wall * 3600 if per_trial else None, "per_trial": per_trial}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="fewer examples and epochs, 2 Tune trials")
+    p.add_argument("--config", type=Path, default=CONFIG, help=f"train config (default {CONFIG.relative_to(REPO)})")
+    p.add_argument("--hidden", type=int, default=64, help="model.hidden and model.label_dim")
+    p.add_argument("--examples", type=int, default=800, help="training examples")
+    p.add_argument("--eval-examples", type=int, default=200)
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--tune-trials", type=int, default=4, help="Tune trials for the per-trial overhead (0: skip)")
+    p.add_argument("--tune-concurrent", type=int, default=2)
+    p.add_argument("--skip", nargs="*", default=[], choices=["plain", "runner", "ray1", "ray2", "tune"])
+    p.add_argument("--out", type=Path, default=RESULTS / "train_overhead.json")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.examples, args.eval_examples, args.epochs = min(args.examples, 320), min(args.eval_examples, 100), 2
+        args.tune_trials = min(args.tune_trials, 2)
+    os.environ.setdefault("RAYMTL_TRAIN_LOG_LEVEL", "ERROR")
+    info = machine_info()
+    from raymtl.train.trainer import validate
+
+    cfg = bench_config(args)
+    locations = validate(cfg, log=lambda _m: None)
+    work = Path(tempfile.mkdtemp(prefix="raymtl-bench-overhead-"))
+    out: dict[str, Any] = {"benchmark": "train_overhead", "machine": info, "quick": args.quick,
+                           "config": {"file": str(args.config.relative_to(REPO) if args.config.is_absolute()
+                                                  and REPO in args.config.parents else args.config),
+                                      "arch": cfg.arch, "hidden": args.hidden, "train_examples": args.examples,
+                                      "eval_examples": args.eval_examples, "epochs": args.epochs,
+                                      "batch_size": args.batch_size, "torch_threads_per_process": 1},
+                           "method": "steady-state steps/s = sum(train/steps) / sum(train/seconds) over epochs 2..N "
+                                     "(loop's own per-epoch timing); start-up = wall - sum(train/seconds)"}
+    try:
+        if "plain" not in args.skip:
+            print("... plain PyTorch loop", flush=True)
+            out["plain"] = plain_loop(cfg, locations)
+        if "runner" not in args.skip:
+            print("... raymtl Runner in-process (no Ray)", flush=True)
+            out["runner"] = local_runner(cfg, locations, work / "runner")
+        if {"ray1", "ray2", "tune"} - set(args.skip):
+            import ray
+
+            from raymtl.train.run import init_ray
+
+            t0 = time.perf_counter()
+            init_ray(num_cpus=max(4, 2 * args.tune_concurrent))  # logical CPUs: 2 trials of 1.5 CPU at once
+            out["ray_init_s"] = time.perf_counter() - t0
+            try:
+                if "ray1" not in args.skip:
+                    print("... raymtl train, 1 worker", flush=True)
+                    out["ray1"] = ray_train(cfg, 1, work / "ray", "w1")
+                if "ray2" not in args.skip:
+                    print("... raymtl train, 2 workers", flush=True)
+                    out["ray2"] = ray_train(cfg, 2, work / "ray", "w2")
+                if args.tune_trials and "tune" not in args.skip:
+                    print(f"... Ray Tune: {args.tune_trials} trials, {args.tune_concurrent} at once", flush=True)
+                    out["tune"] = tune_trials(cfg, work / "tune", args.tune_trials, args.tune_concurrent)
+            finally:
+                ray.shutdown()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    report(out)
+    write_json_atomic(args.out, out)
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+def report(out: dict[str, Any]) -> None:
+    c = out["config"]
+    m = out["machine"]
+    print(f"\n{c['arch']} hidden {c['hidden']} on {c['train_examples']} examples, batch {c['batch_size']}, "
+          f"{c['epochs']} epochs; 1 torch thread per process; loadavg at start {m['loadavg_at_start'][0]:.2f} "
+          f"on {m['cpu_count']} CPUs\n")
+    rows = []
+    plain = out.get("plain")
+    derived: dict[str, Any] = {}
+    for key, label in (("plain", "plain PyTorch loop"), ("runner", "raymtl Runner, no Ray"),
+                       ("ray1", "raymtl train, 1 worker"), ("ray2", "raymtl train, 2 workers")):
+        r = out.get(key)
+        if not r:
+            continue
+        over = (plain["steps_per_s"] / r["steps_per_s"] - 1) if plain and key != "ray2" else None
+        rows.append([label, r["steps_per_s"], r["examples_per_s"], r["wall_s"],
+                     r.get("non_training_s", float("nan")), "-" if over is None else f"{over:+.1%}"])
+        if over is not None and key != "plain":
+            derived[f"overhead_{key}_vs_plain"] = over
+    print_table(["run", "steps/s", "examples/s", "wall s", "non-train s", "step overhead"], rows)
+    if out.get("runner") and out.get("ray1"):
+        derived["ray_train_startup_s_per_run"] = out["ray1"]["non_training_s"] - out["runner"]["non_training_s"]
+    if out.get("ray1") and out.get("ray2"):
+        derived["ddp2_vs_1_examples_per_s"] = out["ray2"]["examples_per_s"] / out["ray1"]["examples_per_s"]
+        derived["ray_train_startup_s_per_run_2_workers"] = (out["ray2"]["non_training_s"]
+                                                            - (out["runner"]["non_training_s"] if out.get("runner") else 0))
+    print()
+    if "ray_init_s" in out:
+        print(f"ray.init (once per driver): {out['ray_init_s']:.1f} s")
+    if "ray_train_startup_s_per_run" in derived:
+        print(f"Ray Train start-up per run (1 worker): {derived['ray_train_startup_s_per_run']:.1f} s "
+              f"(= wall - training epochs, minus the in-process runner's {out['runner']['non_training_s']:.1f} s of "
+              f"evaluation/checkpoints)")
+    if "ray_train_startup_s_per_run_2_workers" in derived:
+        print(f"Ray Train start-up per run (2 workers): {derived['ray_train_startup_s_per_run_2_workers']:.1f} s")
+    if "overhead_ray1_vs_plain" in derived:
+        ok = derived["overhead_ray1_vs_plain"] <= 0.10
+        print(f"[{'PASS' if ok else 'FAIL'}] Ray Train (1 worker) per-step overhead vs plain loop <= 10%: "
+              f"{derived['overhead_ray1_vs_plain']:+.1%}")
+    if "ddp2_vs_1_examples_per_s" in derived:
+        print(f"2 DDP workers vs 1: {derived['ddp2_vs_1_examples_per_s']:.2f}x examples/s "
+              f"({out['ray2']['examples_per_s']:.0f} vs {out['ray1']['examples_per_s']:.0f})")
+    t = out.get("tune")
+    if t and t["per_trial"]:
+        import statistics
+
+        startup = [x["non_training_s"] for x in t["per_trial"]]
+        sps = statistics.fmean(x["steps_per_s"] for x in t["per_trial"])
+        derived["tune_trial_non_training_s_mean"] = statistics.fmean(startup)
+        if out.get("runner"):
+            derived["tune_trial_startup_s_mean"] = statistics.fmean(startup) - out["runner"]["non_training_s"]
+        derived["tune_trials_per_hour"] = t["trials_per_hour"]
+        derived["tune_trial_steps_per_s_mean"] = sps
+        if plain:
+            derived["tune_step_overhead_vs_plain"] = plain["steps_per_s"] / sps - 1
+        print(f"\nRay Tune: {t['trials']} trials, {t['concurrent']} at once, in {t['wall_s']:.0f} s "
+              f"-> {t['trials_per_hour']:.0f} trials/hour for this model on this machine")
+        print(f"  per trial: time_total_s - training epochs = {statistics.fmean(startup):.1f} s "
+              f"(min {min(startup):.1f}, max {max(startup):.1f})"
+              + (f"; start-up beyond the in-process runner's evaluation/checkpoints: "
+                 f"{derived['tune_trial_startup_s_mean']:.1f} s" if "tune_trial_startup_s_mean" in derived else ""))
+        if plain:
+            print(f"  steady steps/s inside trials {sps:.2f} vs plain loop {plain['steps_per_s']:.2f} "
+                  f"({derived['tune_step_overhead_vs_plain']:+.1%}; {t['concurrent']} trials share the CPUs)")
+    out["derived"] = derived
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""Security: YAML is read with safe_load, checkpoints with torch.load(weights_only=True), nothing
+unpickles or evaluates user files, and run/experiment names cannot escape --storage.
+
+See docs/security.md for what this does and does not protect on a shared cluster.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from raymtl.errors import ConfigError
+from raymtl.safety import check_name, inside
+from raymtl.train.config import TrainConfig
+
+REPO = Path(__file__).resolve().parent.parent
+PAYLOAD_MARKER = "raymtl-security-payload-ran"
+
+
+class Evil:
+    """Unpickling this runs code (writes a marker file): what a tampered checkpoint would carry."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.write_text, (self.marker, "pwned"))
+
+
+# ---- YAML --------------------------------------------------------------------------------------
+PYTHON_TAGS = [
+    "!!python/object/apply:os.system ['echo pwned']",
+    "!!python/object:collections.OrderedDict {}",
+    "!!python/name:os.system",
+]
+
+
+@pytest.mark.parametrize("tag", PYTHON_TAGS)
+def test_config_with_python_tag_is_a_config_error(tmp_path, tag):
+    text = (REPO / "configs" / "absa_cmtl.yaml").read_text()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text + f"\nevil: {tag}\n")
+    with pytest.raises(ConfigError) as e:
+        TrainConfig.load(bad)
+    assert str(bad) in str(e.value) and "malformed YAML" in str(e.value)
+
+
+@pytest.mark.parametrize("tag", PYTHON_TAGS)
+def test_search_space_with_python_tag_is_a_config_error(tmp_path, tag):
+    from raymtl.search.space import load_space
+
+    space = tmp_path / "space.yaml"
+    space.write_text(f"name: x\nbase: {REPO / 'configs' / 'absa_cmtl.yaml'}\nparams:\n  optim.lr: {tag}\n")
+    with pytest.raises(ConfigError) as e:
+        load_space(space)
+    assert str(space) in str(e.value)
+
+
+def test_python_tag_in_an_override_stays_a_string():
+    cfg = TrainConfig.load(REPO / "configs" / "absa_cmtl.yaml", ["name=!!python/object/apply:os.system ['x']"])
+    assert cfg.name == "!!python/object/apply:os.system ['x']"  # never constructed, and rejected as a run name
+    with pytest.raises(ConfigError):
+        check_name(cfg.name)
+
+
+# ---- names and paths ---------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["../../x", "/tmp/x", "a/b", "..", "", "~root", "x\x00y", "a\\b", "x y"])
+def test_unsafe_names_are_rejected(name):
+    with pytest.raises(ConfigError, match="name"):
+        check_name(name, key="--name")
+
+
+@pytest.mark.parametrize("name", ["absa_cmtl", "seed1", "aux_select-fudan-mtl-16_books", "run.v2", "lr=0.1,b@2"])
+def test_ordinary_names_pass(name):
+    assert check_name(name) == name
+
+
+def test_inside_resolves_symlinks(tmp_path):
+    (tmp_path / "root").mkdir()
+    (tmp_path / "root" / "link").symlink_to(tmp_path)
+    assert inside(tmp_path / "root", "a/b") == (tmp_path / "root" / "a" / "b").resolve()
+    with pytest.raises(ConfigError, match="outside"):
+        inside(tmp_path / "root", "link/escaped")
+    with pytest.raises(ConfigError, match="outside"):
+        inside(tmp_path / "root", "../x")
+
+
+@pytest.mark.parametrize("name", ["../../escaped", str(Path("/tmp") / "raymtl-abs-escape")])
+def test_train_name_cannot_escape_storage(tmp_path, name):
+    import ray
+
+    from raymtl.train.run import run_train
+
+    storage = tmp_path / "runs"
+    with pytest.raises(ConfigError, match=r"\[--name\]"):
+        run_train(REPO / "configs" / "absa_cmtl.yaml", storage=str(storage), name=name)
+    cfg = TrainConfig.load(REPO / "configs" / "absa_cmtl.yaml", [f"name={name}"])
+    with pytest.raises(ConfigError, match=r"\[name\]"):  # the same from the config's own name
+        run_train(cfg, storage=str(storage))
+    assert not ray.is_initialized() and not storage.exists() and not Path("/tmp/raymtl-abs-escape").exists()
+
+
+@pytest.mark.parametrize("name", ["../escaped", "/tmp/raymtl-abs-escape"])
+def test_tune_name_cannot_escape_storage(tmp_path, name):
+    import ray
+
+    from raymtl.tune import main
+
+    assert main([str(REPO / "search_spaces" / "absa_cmtl.yaml"), "--storage", str(tmp_path / "s"),
+                 "--name", name]) == 2
+    assert not ray.is_initialized() and not (tmp_path / "s").exists() and not (tmp_path / "escaped").exists()
+
+
+# ---- checkpoints -------------------------------------------------------------------------------
+@pytest.fixture
+def checkpoint(shards_root, monkeypatch, tmp_path):
+    """A real one-epoch checkpoint directory (LocalReporter's checkpoints/latest)."""
+    monkeypatch.setenv("RAYMTL_SHARDS_DIR", str(shards_root("semeval14-restaurants")))
+    from raymtl.train.loop import LocalReporter, Runner
+    from raymtl.train.trainer import validate
+
+    cfg = TrainConfig.load(REPO / "configs" / "absa_cmtl.yaml", [
+        "data.max_train_examples=48", "data.max_eval_examples=16", "data.vectors=", "model.embedding=random",
+        "model.emb_dim=8", "model.hidden=8", "model.label_dim=8", "train.epochs=1", "train.batch_size=16",
+        "train.eval_test=false"])
+    run = tmp_path / "run"
+    runner = Runner(cfg, validate(cfg, log=lambda m: None), reporter=LocalReporter(run), run_dir=run,
+                    log=lambda m: None)
+    runner.fit()
+    return runner, run / "checkpoints" / "latest"
+
+
+def test_tampered_checkpoints_are_not_unpickled(checkpoint, tmp_path):
+    import pickle
+
+    from raymtl.analysis.commands import load_checkpoint
+    from raymtl.train.loop import BEST_FILE, STATE_FILE
+
+    runner, ckpt = checkpoint
+    marker = tmp_path / PAYLOAD_MARKER
+    for victim in (STATE_FILE, BEST_FILE):
+        good = (ckpt / victim).read_bytes()
+        torch.save({"model": Evil(marker)}, ckpt / victim)
+        with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
+            runner.restore(ckpt)  # resume path (Runner.fit)
+        if victim == BEST_FILE:
+            with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
+                load_checkpoint(ckpt)  # `raymtl effects` / review path
+        assert not marker.exists()
+        (ckpt / victim).write_bytes(good)
+    runner.restore(ckpt)  # the untampered checkpoint still loads
+    assert load_checkpoint(ckpt).weights == BEST_FILE
+
+
+# ---- no unpickling/eval of user files anywhere in the package ----------------------------------
+def _calls(tree: ast.AST):
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            f = node.func
+            name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")
+            owner = f.value.id if isinstance(f, ast.Attribute) and isinstance(f.value, ast.Name) else ""
+            yield node, owner, name
+
+
+def test_source_has_no_unsafe_loads():
+    problems = []
+    for path in sorted((REPO / "raymtl").rglob("*.py")):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node, owner, name in _calls(tree):
+            kw = {k.arg: k.value for k in node.keywords}
+            where = f"{path.relative_to(REPO)}:{node.lineno}"
+            if owner == "torch" and name == "load":
+                v = kw.get("weights_only")
+                if not (isinstance(v, ast.Constant) and v.value is True):
+                    problems.append(f"{where}: torch.load without weights_only=True")
+            if owner in ("pickle", "cloudpickle", "dill", "marshal", "shelve", "joblib") and name.startswith("load"):
+                problems.append(f"{where}: {owner}.{name}")
+            constant = all(isinstance(a, ast.Constant) for a in node.args)  # e.g. __import__("types")
+            if isinstance(node.func, ast.Name) and name in ("eval", "exec", "compile", "__import__") and not (
+                    name == "__import__" and constant):
+                problems.append(f"{where}: {name}()")
+            if owner == "yaml" and name in ("load", "load_all", "unsafe_load", "full_load"):
+                problems.append(f"{where}: yaml.{name}")
+            if name in ("read_pickle",) or (name == "load" and "allow_pickle" in kw):
+                problems.append(f"{where}: {owner}.{name} (pickle)")
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] + ([node.module] if isinstance(node, ast.ImportFrom) else [])
+                if any(n in ("pickle", "cloudpickle", "dill", "shelve", "marshal") for n in names if n):
+                    problems.append(f"{path.relative_to(REPO)}:{node.lineno}: imports {names}")
+    assert not problems, "\n".join(problems)
+
+
+def test_security_doc_exists():
+    text = (REPO / "docs" / "security.md").read_text()
+    for topic in ("safe_load", "weights_only", "pickle", "--name", "shared cluster"):
+        assert topic in text, topic
