@@ -51,6 +51,7 @@ def write_json_atomic(path: str | Path, data: Any) -> Path:
         with os.fdopen(fd, "w") as f:
             json.dump(data, f, indent=1, default=_default)
             f.write("\n")
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)

@@ -152,6 +152,20 @@ class chaos_env:
                 os.environ[k] = v
 
 
+def checkpoint_registered(train_run_dir: Path) -> bool:
+    """Ray Train's controller has registered at least one reported checkpoint of this run.
+
+    A worker's ``ray.train.report`` persists its checkpoint at once, but the controller collects it
+    on its next poll (``RAY_TRAIN_HEALTH_CHECK_INTERVAL_S``, 2 s): a worker killed in between
+    resumes from the checkpoint before. Faults are injected after the registration, so the
+    resume point is known."""
+    snap = train_run_dir / "checkpoint_manager_snapshot.json"
+    try:
+        return len(json.loads(snap.read_text()).get("checkpoint_results", [])) >= 1
+    except (OSError, ValueError):
+        return False
+
+
 def figures(**kw: Any) -> dict[str, Any]:
     base = {"faults_injected": 0, "trials_completed": 0, "results_lost": 0, "trials_rerun": 0, "runs_resumed": 0}
     base.update(kw)
@@ -159,7 +173,7 @@ def figures(**kw: Any) -> dict[str, Any]:
 
 
 # ---- scenario: kill -9 a Ray Train worker mid-epoch ------------------------------------------------
-def scenario_worker_kill(work: Path, *, epochs: int = 3, delay: float = 0.3, kill_at_step: int = 2) -> dict[str, Any]:
+def scenario_worker_kill(work: Path, *, epochs: int = 3, delay: float = 0.4) -> dict[str, Any]:
     import ray
 
     from raymtl.train.run import run_train
@@ -168,13 +182,14 @@ def scenario_worker_kill(work: Path, *, epochs: int = 3, delay: float = 0.3, kil
     straight = local_run(cfg, work / "straight")
     chaos = work / "chaos"
     with chaos_env(chaos, delay):
-        ray.init(num_cpus=2)
+        ray.init(address="local", num_cpus=2)
         try:
             def kill(ev: dict[str, Any]) -> None:
                 os.kill(ev["pid"], signal.SIGKILL)
 
             thread, box = watch(chaos, lambda e: e["event"] == "step" and e["epoch"] >= 1
-                                and e["step"] >= kill_at_step, kill)
+                                and time.time() - e["time"] < 1.0 and checkpoint_registered(work / "ray" / "killed"),
+                                kill)
             summary = run_train(cfg, storage=str(work / "ray"), name="killed", quiet=True)
             box["stop"] = 1
             thread.join(5)
@@ -202,7 +217,7 @@ def search_overrides(epochs: int) -> list[str]:
         [f"train.epochs={epochs}", *SEARCH_SETS]
 
 
-def scenario_node_loss(work: Path, *, trials: int = 2, epochs: int = 3, delay: float = 0.3) -> dict[str, Any]:
+def scenario_node_loss(work: Path, *, trials: int = 2, epochs: int = 3, delay: float = 0.4) -> dict[str, Any]:
     import pandas as pd
     import ray
     from ray.cluster_utils import Cluster
@@ -223,8 +238,14 @@ def scenario_node_loss(work: Path, *, trials: int = 2, epochs: int = 3, delay: f
                 removed["at"] = time.time()
                 cluster.remove_node(worker, allow_graceful=False)
 
+            train_runs = work / "search" / "nodes" / "train"
+
+            def registered(run: str) -> bool:  # the Ray Train run of this Tune trial has a checkpoint
+                return any(checkpoint_registered(d) for d in train_runs.glob("*") if d.name in run)
+
             thread, box = watch(chaos, lambda e: e["event"] == "step" and e.get("node_id") == node_id
-                                and e["epoch"] >= 1, remove)
+                                and e["epoch"] >= 1 and time.time() - e["time"] < 1.0 and registered(e["run"]),
+                                remove)
             opts = SearchOptions(space=REPO / "search_spaces" / "absa_cmtl.yaml", num_samples=trials,
                                  max_concurrent=2, workers_per_trial=1, storage=str(work / "search"), name="nodes",
                                  max_failures=2, overrides=search_overrides(epochs))

@@ -67,7 +67,9 @@ def steady(history: list[dict[str, Any]], skip: int = 1) -> dict[str, float]:
     steps = sum(h["train/steps"] for h in use)
     # train/examples_per_s is global (examples on all ranks / elapsed); per-epoch examples from it
     examples = sum(h["train/examples_per_s"] * h["train/seconds"] for h in use)
+    best = max(h["train/steps"] / h["train/seconds"] for h in use)  # least-disturbed epoch (shared machine)
     return {"epochs_used": len(use), "steps": steps, "seconds": secs, "steps_per_s": steps / secs,
+            "best_epoch_steps_per_s": best,
             "examples_per_s": examples / secs, "train_seconds_all_epochs": sum(h["train/seconds"] for h in hs),
             "per_epoch_seconds": [h["train/seconds"] for h in hs]}
 
@@ -76,6 +78,7 @@ def steady(history: list[dict[str, Any]], skip: int = 1) -> dict[str, float]:
 def plain_loop(cfg, locations: dict[str, str]) -> dict[str, Any]:
     import torch
 
+    load = os.getloadavg()[0]
     from raymtl.data.batching import BucketBatchSampler
     from raymtl.train.data import TrainData
     from raymtl.train.loop import build_model, build_optimizer
@@ -113,7 +116,7 @@ def plain_loop(cfg, locations: dict[str, str]) -> dict[str, Any]:
         dt = time.perf_counter() - t0
         history.append({"epoch": epoch + 1, "train/seconds": dt, "train/steps": n,
                         "train/examples_per_s": examples / dt, "train/loss": float(loss.detach())})
-    return {"history": history, "wall_s": time.perf_counter() - t_wall, **steady(history)}
+    return {"history": history, "wall_s": time.perf_counter() - t_wall, "loadavg_at_start": load, **steady(history)}
 
 
 # ---- 2. raymtl's Runner without Ray -------------------------------------------------------------
@@ -123,12 +126,13 @@ def local_runner(cfg, locations: dict[str, str], run_dir: Path) -> dict[str, Any
     from raymtl.train.loop import LocalReporter, Runner
 
     torch.set_num_threads(1)
+    load = os.getloadavg()[0]
     t0 = time.perf_counter()
     runner = Runner(cfg, locations, reporter=LocalReporter(run_dir), run_dir=run_dir, log=lambda _m: None)
     summary = runner.fit()
     wall = time.perf_counter() - t0
     st = steady(summary["history"])
-    return {"history": summary["history"], "wall_s": wall, **st,
+    return {"history": summary["history"], "wall_s": wall, **st, "loadavg_at_start": load,
             "non_training_s": wall - st["train_seconds_all_epochs"]}
 
 
@@ -136,11 +140,12 @@ def local_runner(cfg, locations: dict[str, str], run_dir: Path) -> dict[str, Any
 def ray_train(cfg, workers: int, storage: Path, name: str) -> dict[str, Any]:
     from raymtl.train.run import run_train
 
+    load = os.getloadavg()[0]
     t0 = time.perf_counter()
     summary = run_train(cfg, workers=workers, storage=str(storage), name=name, quiet=True)
     wall = time.perf_counter() - t0
     st = steady(summary["history"])
-    return {"workers": workers, "history": summary["history"], "wall_s": wall, **st,
+    return {"workers": workers, "history": summary["history"], "wall_s": wall, **st, "loadavg_at_start": load,
             "non_training_s": wall - st["train_seconds_all_epochs"]}
 
 
@@ -168,7 +173,7 @@ def tune_trials(cfg, storage: Path, trials: int, concurrent: int) -> dict[str, A
         tune_results = [json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines() if line]
         total = max(r.get("time_total_s", 0.0) for r in tune_results)
         st = steady(hist)
-        per_trial.append({"trial": trial_dir.name, "time_total_s": total, **st,
+        per_trial.append({"trial": trial_dir.name, "time_total_s": total, **st, "history": hist,
                           "non_training_s": total - st["train_seconds_all_epochs"]})
     return {"trials": len(per_trial), "concurrent": concurrent, "wall_s": wall,
             "trials_per_hour": len(per_trial) / wall * 3600 if per_trial else None, "per_trial": per_trial}
@@ -188,7 +193,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tune-concurrent", type=int, default=2)
     p.add_argument("--skip", nargs="*", default=[], choices=["plain", "runner", "ray1", "ray2", "tune"])
     p.add_argument("--out", type=Path, default=RESULTS / "train_overhead.json")
+    p.add_argument("--from-json", type=Path, help="recompute the figures and table from a saved result (no runs)")
     args = p.parse_args(argv)
+    if args.from_json:
+        out = json.loads(args.from_json.read_text())
+        for r in [out.get(k) for k in ("plain", "plain_first", "plain_again", "runner", "ray1", "ray2")] + \
+                 (out.get("tune") or {}).get("per_trial", []):
+            if r and "history" in r:
+                r.update(steady(r["history"]))
+        report(out)
+        write_json_atomic(args.out, out)
+        print(f"\nwrote {args.out}")
+        return 0
     if args.quick:
         args.examples, args.eval_examples, args.epochs = min(args.examples, 320), min(args.eval_examples, 100), 2
         args.tune_trials = min(args.tune_trials, 2)
@@ -234,6 +250,13 @@ def main(argv: list[str] | None = None) -> int:
                     out["tune"] = tune_trials(cfg, work / "tune", args.tune_trials, args.tune_concurrent)
             finally:
                 ray.shutdown()
+        if "plain" not in args.skip:
+            # Again at the end: the load of a shared machine drifts, so the baseline is the faster of
+            # the two plain runs (the least disturbed), and both are recorded.
+            print("... plain PyTorch loop again", flush=True)
+            out["plain_again"] = plain_loop(cfg, locations)
+            out["plain_first"] = out["plain"]
+            out["plain"] = max(out["plain_first"], out["plain_again"], key=lambda r: r["best_epoch_steps_per_s"])
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -252,17 +275,27 @@ def report(out: dict[str, Any]) -> None:
     rows = []
     plain = out.get("plain")
     derived: dict[str, Any] = {}
-    for key, label in (("plain", "plain PyTorch loop"), ("runner", "raymtl Runner, no Ray"),
+    for key, label in (("plain_first", "plain loop (first)"), ("plain_again", "plain loop (last)"),
+                       ("plain", "plain loop: baseline"), ("runner", "raymtl Runner, no Ray"),
                        ("ray1", "raymtl train, 1 worker"), ("ray2", "raymtl train, 2 workers")):
         r = out.get(key)
         if not r:
             continue
-        over = (plain["steps_per_s"] / r["steps_per_s"] - 1) if plain and key != "ray2" else None
-        rows.append([label, r["steps_per_s"], r["examples_per_s"], r["wall_s"],
-                     r.get("non_training_s", float("nan")), "-" if over is None else f"{over:+.1%}"])
-        if over is not None and key != "plain":
+        skip_over = key in ("ray2", "plain", "plain_first", "plain_again") or not plain
+        over = None if skip_over else plain["steps_per_s"] / r["steps_per_s"] - 1
+        over_best = None if skip_over else plain["best_epoch_steps_per_s"] / r["best_epoch_steps_per_s"] - 1
+        if over_best is not None:
+            derived[f"overhead_{key}_vs_plain_best_epoch"] = over_best
+        rows.append([label + (f" [load {r['loadavg_at_start']:.1f}]" if "loadavg_at_start" in r else ""),
+                     r["steps_per_s"], r["best_epoch_steps_per_s"], r["examples_per_s"], r["wall_s"],
+                     r.get("non_training_s", float("nan")), "-" if over is None else f"{over:+.1%}",
+                     "-" if over_best is None else f"{over_best:+.1%}"])
+        if over is not None:
             derived[f"overhead_{key}_vs_plain"] = over
-    print_table(["run", "steps/s", "examples/s", "wall s", "non-train s", "step overhead"], rows)
+    print_table(["run", "steps/s", "best-epoch steps/s", "examples/s", "wall s", "non-train s", "overhead",
+                 "overhead (best epochs)"], rows)
+    print("steps/s: steady state (epochs 2..N); best-epoch: the fastest epoch 2..N (least disturbed by other load); "
+          "overhead = plain / run - 1")
     if out.get("runner") and out.get("ray1"):
         derived["ray_train_startup_s_per_run"] = out["ray1"]["non_training_s"] - out["runner"]["non_training_s"]
     if out.get("ray1") and out.get("ray2"):
@@ -279,9 +312,10 @@ def report(out: dict[str, Any]) -> None:
     if "ray_train_startup_s_per_run_2_workers" in derived:
         print(f"Ray Train start-up per run (2 workers): {derived['ray_train_startup_s_per_run_2_workers']:.1f} s")
     if "overhead_ray1_vs_plain" in derived:
-        ok = derived["overhead_ray1_vs_plain"] <= 0.10
-        print(f"[{'PASS' if ok else 'FAIL'}] Ray Train (1 worker) per-step overhead vs plain loop <= 10%: "
-              f"{derived['overhead_ray1_vs_plain']:+.1%}")
+        for k, what in (("overhead_ray1_vs_plain", "steady state"), ("overhead_ray1_vs_plain_best_epoch", "best epochs")):
+            ok = derived[k] <= 0.10
+            print(f"[{'PASS' if ok else 'FAIL'}] Ray Train (1 worker) per-step overhead vs plain loop <= 10% ({what}): "
+                  f"{derived[k]:+.1%}")
     if "ddp2_vs_1_examples_per_s" in derived:
         print(f"2 DDP workers vs 1: {derived['ddp2_vs_1_examples_per_s']:.2f}x examples/s "
               f"({out['ray2']['examples_per_s']:.0f} vs {out['ray1']['examples_per_s']:.0f})")

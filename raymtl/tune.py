@@ -106,7 +106,7 @@ def connect(address: str | None, num_cpus: int | None) -> bool:
             pass
     # The dashboard's State API must run: without it Ray Train V2 never frees a finished trial's
     # placement group and later trials wait forever.
-    ray.init(num_cpus=num_cpus)
+    ray.init(address="local", num_cpus=num_cpus)  # a new local instance, never a stray cluster
     return False
 
 

@@ -121,6 +121,7 @@ def test_tune_name_cannot_escape_storage(tmp_path, name):
 def checkpoint(shards_root, monkeypatch, tmp_path):
     """A real one-epoch checkpoint directory (LocalReporter's checkpoints/latest)."""
     monkeypatch.setenv("RAYMTL_SHARDS_DIR", str(shards_root("semeval14-restaurants")))
+    monkeypatch.setenv("RAYMTL_REVIEW", "0")  # no TensorBoard review figures
     from raymtl.train.loop import LocalReporter, Runner
     from raymtl.train.trainer import validate
 

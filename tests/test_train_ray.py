@@ -22,7 +22,7 @@ def ray_local(shards_root):
 
     root = shards_root("semeval14-restaurants", "fudan-mtl-16", "semeval16-stance", "twitter-target-dong14")
     os.environ["RAYMTL_SHARDS_DIR"] = str(root)  # inherited by the Ray workers started below
-    ray.init(num_cpus=4)
+    ray.init(address="local", num_cpus=4)
     yield root
     ray.shutdown()
 

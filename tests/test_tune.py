@@ -67,7 +67,7 @@ def fresh_ray():
 def test_search_more_trials_than_slots_with_asha_and_a_failing_trial(shards, fresh_ray, tmp_path):
     import ray
 
-    ray.init(num_cpus=5)  # 2 trials x (2 DDP workers + 0.5 CPU driver)
+    ray.init(address="local", num_cpus=5)  # 2 trials x (2 DDP workers + 0.5 CPU driver)
     summary = run("absa_cmtl.yaml", "--num-samples", "6", "--max-concurrent", "2", "--workers-per-trial", "2",
                   "--storage", str(tmp_path), "--name", "s", "--max-failures", "0", overrides=absa_overrides(4))
     exp = tmp_path / "s"
@@ -90,7 +90,7 @@ def test_search_more_trials_than_slots_with_asha_and_a_failing_trial(shards, fre
 def test_more_concurrency_than_resources_fails_before_any_trial(shards, fresh_ray, tmp_path):
     import ray
 
-    ray.init(num_cpus=5)
+    ray.init(address="local", num_cpus=5)
     with pytest.raises(ConfigError, match="max-concurrent 3 needs 7.5 CPUs"):
         run("absa_cmtl.yaml", "--max-concurrent", "3", "--workers-per-trial", "2", "--storage", str(tmp_path),
             overrides=absa_overrides(2))
@@ -108,7 +108,7 @@ def test_two_node_cluster_runs_aux_subset_trials_on_both_nodes(shards, fresh_ray
         run("aux_selection.yaml", "--num-samples", "4", "--max-concurrent", "4", "--workers-per-trial", "1",
             "--storage", str(tmp_path), "--name", "aux", "--max-failures", "0",
             overrides=TINY_BASE + ["train.epochs=1", "model.hidden=16", "model.label_dim=16", "search.algorithm=random",
-                                   "scheduler.kind=fifo"])
+                                   "scheduler.kind=fifo", "scheduler.grace_period=1"])
         df = pd.read_csv(tmp_path / "aux" / "results.csv")
         assert len(df) == 4 and (df["status"] != "ERROR").all()
         assert df["aux_tasks"].nunique() >= 2  # different task sets per trial

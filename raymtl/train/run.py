@@ -22,7 +22,7 @@ def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
         ray.init(address=address, log_to_driver=True)
         return
     # Keep the dashboard (State API): Ray Train V2 needs it to clean up placement groups.
-    ray.init(num_cpus=num_cpus, log_to_driver=True)
+    ray.init(address="local", num_cpus=num_cpus, log_to_driver=True)
 
 
 def storage_path(storage: str) -> str:
