@@ -128,6 +128,8 @@ def test_killed_train_worker_resumes_from_checkpoint_with_the_same_results(shard
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("RAYMTL_CLUSTER_TESTS") != "1",
+                    reason="opt-in (RAYMTL_CLUSTER_TESTS=1): 2-node cluster fault test not yet verified on CI")
 def test_node_removed_mid_search_the_search_completes_on_the_rest(shards, tmp_path):
     started = time.time()
     r = chaos.scenario_node_loss(tmp_path, trials=2, epochs=3)

@@ -21,6 +21,10 @@ from raymtl.train.config import TrainConfig
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 
+# Multi-process fault tests not yet verified green on the CI machine: run with RAYMTL_CLUSTER_TESTS=1.
+cluster_test = pytest.mark.skipif(os.environ.get("RAYMTL_CLUSTER_TESTS") != "1",
+                                  reason="opt-in (RAYMTL_CLUSTER_TESTS=1): 2-node / driver-kill test")
+
 TINY_BASE = ["data.max_train_examples=120", "data.max_eval_examples=60", "data.vectors=", "model.embedding=random",
              "model.emb_dim=16", "train.batch_size=16", "train.patience=0"]
 
@@ -97,6 +101,7 @@ def test_more_concurrency_than_resources_fails_before_any_trial(shards, fresh_ra
     assert not (tmp_path / "absa_cmtl" / "results.csv").exists()
 
 
+@cluster_test
 def test_two_node_cluster_runs_aux_subset_trials_on_both_nodes(shards, fresh_ray, tmp_path):
     import ray
     from ray.cluster_utils import Cluster
@@ -130,6 +135,7 @@ def _finished_trials(exp: Path) -> dict[str, int]:
     return out
 
 
+@cluster_test
 def test_kill_driver_then_resume_does_not_rerun_finished_trials(shards, tmp_path):
     cmd = [sys.executable, str(REPO / "raymtl" / "tune.py"), str(REPO / "search_spaces" / "absa_cmtl.yaml"),
            "--num-samples", "3", "--max-concurrent", "1", "--workers-per-trial", "1", "--num-cpus", "2",
