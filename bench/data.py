@@ -103,6 +103,10 @@ def bench_dataset(entry, out_root: Path, *, batch_size: int, max_len: int, min_s
     ex_s, ex_cpu, _ = _timed(read_examples, min_seconds, max_reps)
 
     lengths_all = pc.list_value_length(table.column("tokens")).to_numpy(zero_copy_only=False)
+    # Every token string an Example holds (text and second text): what reading costs.
+    tokens_all = int(lengths_all.sum())
+    if "text_b" in table.column_names:
+        tokens_all += int(pc.sum(pc.list_value_length(table.column("text_b"))).as_py() or 0)
     vocab = Vocab.from_manifests([m], lowercase=True)
     encoder = BatchEncoder(vocab, m.tasks, max_len=max_len, max_pair_len=60)
     enc_batches = BucketBatchSampler(lengths_all.tolist(), batch_size, seed=0).all_batches(0)
@@ -140,7 +144,8 @@ def bench_dataset(entry, out_root: Path, *, batch_size: int, max_len: int, min_s
         "dataset": entry.name, "joint": m.joint, "prepare_s": prep_s,
         "splits": {s: i.rows for s, i in m.splits.items()}, "shards": sum(len(s.shards) for s in m.splits.values()),
         "shard_bytes": shard_bytes, "read_split": split, "read_rows": n,
-        "read_rows_per_s": n / rows_s, "read_examples_per_s": n / ex_s, "encode_examples_per_s": n / enc_s,
+        "read_rows_per_s": n / rows_s, "read_examples_per_s": n / ex_s, "read_tokens_per_s": tokens_all / ex_s,
+        "mean_tokens_all": tokens_all / n if n else 0.0, "encode_examples_per_s": n / enc_s,
         "read_rows_per_cpu_s": n / rows_cpu, "read_examples_per_cpu_s": n / ex_cpu,
         "encode_examples_per_cpu_s": n / enc_cpu, "train_max_len": train_max_len,
         "read_repetitions": rows_reps, "mean_tokens": float(lengths_all.mean()) if n else 0.0,
@@ -199,18 +204,22 @@ def main(argv: list[str] | None = None) -> int:
                            f"(at training max_len {r['train_max_len']})",
                            r["padding_efficiency_bucketed_at_max_len"] >= TARGET_PAD,
                            f"{r['padding_efficiency_bucketed_at_max_len']:.1%}"))
-    for key, label in (("read_rows_per_s", "wall clock"), ("read_rows_per_cpu_s", "per CPU second")):
+    # The target is on Examples (what `iter_examples` yields from the memory-mapped shards).
+    for key, label in (("read_examples_per_s", "wall clock"), ("read_examples_per_cpu_s", "per CPU second")):
         slowest = min(rows, key=lambda r: r[key]) if rows else None
         if slowest:
-            checks.append((f"reading >= {TARGET_READ:,} rows/s on every dataset ({label})",
-                           slowest[key] >= TARGET_READ, f"slowest {slowest['dataset']} {slowest[key]:,.0f}/s"))
+            checks.append((f"reading >= {TARGET_READ:,} examples/s on every dataset ({label})",
+                           slowest[key] >= TARGET_READ,
+                           f"slowest {slowest['dataset']} {slowest[key]:,.0f}/s "
+                           f"({slowest['read_tokens_per_s'] / 1e6:.1f}M tokens/s, "
+                           f"{slowest['mean_tokens_all']:.0f} tokens per example)"))
     print()
     for what, ok, val in checks:
         print(f"[{'PASS' if ok else 'FAIL'}] {what}: {val}")
     write_json_atomic(args.out, {"benchmark": "data", "machine": info, "quick": args.quick,
                                  "settings": {"split": args.split, "batch_size": args.batch_size,
                                               "max_len": args.max_len, "threads": 1},
-                                 "targets": {"padding_efficiency_bucketed": TARGET_PAD, "read_rows_per_s": TARGET_READ},
+                                 "targets": {"padding_efficiency_bucketed": TARGET_PAD, "read_examples_per_s": TARGET_READ},
                                  "checks": [{"check": c, "pass": ok, "value": v} for c, ok, v in checks],
                                  "datasets": rows})
     print(f"\nwrote {args.out}")

@@ -444,6 +444,9 @@ def run_search(opts: SearchOptions) -> dict[str, Any]:
         {"CPU": DRIVER_CPUS})
     started = time.time()
     experiment_path = f"{storage}/{name}"
+    # Tune saves the experiment state (which trials finished) at most every 10+ s by default; a
+    # driver killed in that window re-runs trials that had finished. Save it every 2 s instead.
+    os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "2")
     if opts.resume:
         if not tune.Tuner.can_restore(experiment_path):
             raise RaymtlError(f"{experiment_path}: nothing to resume (no experiment state there)")

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from raymtl.data.manifest import Manifest, ShardInfo
-from raymtl.data.schema import Example, TaskSpec, arrow_schema, from_row, to_row
+from raymtl.data.schema import Example, TaskSpec, arrow_schema, label_column, to_row
 from raymtl.errors import DataError
 
 _CHUNK = 1 << 20
@@ -147,6 +147,40 @@ def verify_shards(location: str | Path, manifest: Manifest | None = None) -> Non
 
 
 def iter_examples(table: pa.Table, tasks: list[TaskSpec]) -> Iterator[Example]:
+    """Examples of ``table`` in order. Converts column by column per record batch (a Python list
+    per column, then zip): several times faster than a dict per row."""
+    names = set(table.column_names)
+    label_cols = [(t.name, t.kind, label_column(t.name)) for t in tasks if label_column(t.name) in names]
     for batch in table.to_batches():
-        for row in batch.to_pylist():
-            yield from_row(row, tasks)
+        n = batch.num_rows
+        col = {name: batch.column(name).to_pylist() for name in ("id", "tokens", "text_b") if name in names}
+        ids, tokens = col["id"], col["tokens"]
+        text_b = col.get("text_b", [None] * n)
+        offsets = _offset_pairs(batch.column("offsets")) if "offsets" in names else [None] * n
+        labels = [(task, kind, batch.column(c).to_pylist()) for task, kind, c in label_cols]
+        for i in range(n):
+            ex_labels = {}
+            for task, kind, values in labels:
+                v = values[i]
+                if v is None:
+                    continue
+                if kind == "relation":
+                    v = [(r["head"], r["tail"], r["type"]) for r in v]
+                ex_labels[task] = v
+            yield Example(id=ids[i], tokens=tokens[i], text_b=text_b[i], offsets=offsets[i], labels=ex_labels)
+
+
+def _offset_pairs(column: pa.Array) -> list[list[tuple[int, int]] | None]:
+    """A list<fixed_size_list<int32, 2>> column as lists of (start, end) tuples: one flat
+    conversion instead of a Python list per pair (the slowest column by far otherwise)."""
+    flat = column.values.flatten().to_pylist()  # every row's pairs, flattened
+    bounds = column.offsets.to_pylist()
+    valid = column.is_valid().to_pylist() if column.null_count else None
+    out: list[list[tuple[int, int]] | None] = []
+    for i in range(len(column)):
+        if valid is not None and not valid[i]:
+            out.append(None)
+            continue
+        row = flat[2 * bounds[i]:2 * bounds[i + 1]]
+        out.append(list(zip(row[0::2], row[1::2])))
+    return out
