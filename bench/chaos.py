@@ -10,8 +10,9 @@ Scenarios (each on a local Ray unless noted):
   checkpoint). Ray Train restarts the worker group from the last checkpoint; the run must end with
   the per-epoch history and test metrics of a straight run of the same seed.
 - ``node_loss``: a 2-node ``ray.cluster_utils.Cluster``; the non-head node is removed (its
-  processes killed) while a trial trains on it. The search must complete on the head node, the
-  lost trial continuing from its checkpoint (Ray Train / Tune retries).
+  processes killed) while a trial trains on it, mid-epoch after a registered checkpoint. The
+  search must complete on the head node, the lost trial continuing from its checkpoint (Tune /
+  Ray Train retries), every trial with the results of a straight run of its config.
 - ``driver_kill``: ``kill -9`` the Tune driver (``raymtl/tune.py``) after a trial finished, then
   ``--resume`` (the pattern of tests/test_tune.py): no finished trial re-run, all results kept.
 - ``checkpoint``: (no Ray) a checkpoint write interrupted three ways: disk full while
@@ -222,9 +223,19 @@ def scenario_node_loss(work: Path, *, trials: int = 2, epochs: int = 3, delay: f
     import ray
     from ray.cluster_utils import Cluster
 
+    from raymtl.train.config import TrainConfig
     from raymtl.tune import SearchOptions, run_search
 
     chaos = work / "chaos"
+    train_runs = work / "search" / "nodes" / "train"
+
+    def registered(run: str) -> bool:  # the Ray Train run of this Tune trial has a registered checkpoint
+        return any(checkpoint_registered(d) for d in train_runs.glob("*") if d.name in run)
+
+    def ready(e: dict[str, Any], node: str) -> bool:  # mid-epoch, after a registered checkpoint, on `node`
+        return (e["event"] == "step" and e.get("node_id") == node and e["epoch"] >= 1
+                and time.time() - e["time"] < 1.0 and registered(e["run"]))
+
     with chaos_env(chaos, delay):  # before the nodes start: their workers inherit it
         cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2})
         worker = cluster.add_node(num_cpus=2)
@@ -238,14 +249,7 @@ def scenario_node_loss(work: Path, *, trials: int = 2, epochs: int = 3, delay: f
                 removed["at"] = time.time()
                 cluster.remove_node(worker, allow_graceful=False)
 
-            train_runs = work / "search" / "nodes" / "train"
-
-            def registered(run: str) -> bool:  # the Ray Train run of this Tune trial has a checkpoint
-                return any(checkpoint_registered(d) for d in train_runs.glob("*") if d.name in run)
-
-            thread, box = watch(chaos, lambda e: e["event"] == "step" and e.get("node_id") == node_id
-                                and e["epoch"] >= 1 and time.time() - e["time"] < 1.0 and registered(e["run"]),
-                                remove)
+            thread, box = watch(chaos, lambda e: ready(e, node_id), remove)
             opts = SearchOptions(space=REPO / "search_spaces" / "absa_cmtl.yaml", num_samples=trials,
                                  max_concurrent=2, workers_per_trial=1, storage=str(work / "search"), name="nodes",
                                  max_failures=2, overrides=search_overrides(epochs))
@@ -258,16 +262,24 @@ def scenario_node_loss(work: Path, *, trials: int = 2, epochs: int = 3, delay: f
     exp = work / "search" / "nodes"
     df = pd.read_csv(exp / "results.csv")
     done = df[df["status"] == "TERMINATED"]
+
+    def starts_of(run: str | None) -> list[dict[str, Any]]:
+        return [{"pid": e["pid"], "epoch": e["epoch"], "on_removed_node": e.get("node_id") == node_id}
+                for e in (chaos_events(chaos, run) if run else []) if e["event"] == "start"]
+
     lost_run = box.get("event", {}).get("run")
-    events = chaos_events(chaos, lost_run) if lost_run else []
-    starts = [e for e in events if e["event"] == "start"]
-    complete = [json.loads(p.read_text()) for p in exp.glob("*/results.json")]
-    complete = [r for r in complete if r["epochs_run"] == epochs]
+    # Each finished trial against a straight local run of its own config (same seed).
+    differences: dict[str, list[str]] = {}
+    for res in sorted(exp.glob("*/results.json")):
+        cfg = TrainConfig.from_dict(json.loads((res.parent / "train_config.json").read_text()))
+        got = json.loads(res.read_text())
+        differences[res.parent.name] = same_results(got, local_run(cfg, work / "straight" / res.parent.name))
+    intact = sum(1 for d in differences.values() if not d)
     return figures(
         faults_injected=int("at" in removed), trials_completed=len(done),
-        results_lost=trials - min(len(done), len(complete)), runs_resumed=int(len(starts) > 1),
-        lost_trial=lost_run, lost_trial_starts=[{"pid": e["pid"], "epoch": e["epoch"],
-                                                 "on_removed_node": e.get("node_id") == node_id} for e in starts],
+        results_lost=trials - min(len(done), intact), runs_resumed=int(len(starts_of(lost_run)) > 1),
+        lost_trial=lost_run, lost_trial_starts=starts_of(lost_run),
+        differences={k: v[:5] for k, v in differences.items()},
         statuses=df["status"].tolist(), errors=summary["errors"], remove_error=box.get("error"))
 
 
