@@ -13,7 +13,7 @@ Scenarios (each on a local Ray unless noted):
   processes killed) while a trial trains on it, mid-epoch after a registered checkpoint. The
   search must complete on the head node, the lost trial continuing from its checkpoint (Tune /
   Ray Train retries), every trial with the results of a straight run of its config.
-- ``driver_kill``: ``kill -9`` the Tune driver (``raymtl/tune.py``) after a trial finished, then
+- ``driver_kill``: ``kill -9`` the Tune driver (``raymtl/tune.py``) once Tune recorded a finished trial, then
   ``--resume`` (the pattern of tests/test_tune.py): no finished trial re-run, all results kept.
 - ``checkpoint``: (no Ray) a checkpoint write interrupted three ways: disk full while
   ``torch.save`` writes, while the checkpoint is copied into place, and a crash between the two
@@ -285,12 +285,11 @@ def scenario_node_loss(work: Path, *, trials: int = 2, epochs: int = 3, delay: f
 
 # ---- scenario: kill -9 the Tune driver, then --resume ------------------------------------------------
 def _finished_trials(exp: Path) -> dict[str, int]:
-    out = {}
-    for res in exp.glob("*/result.json"):
-        lines = [json.loads(x) for x in res.read_text().splitlines() if x.strip()]
-        if any(r.get("final") for r in lines):
-            out[res.parent.name] = len(lines)
-    return out
+    """Trials Tune's saved experiment state records as finished -> lines in their result.json
+    (a trial whose final result was reported but which had not yet returned is still running)."""
+    from raymtl.tune import finished_trials
+
+    return {t: len((d / "result.json").read_text().splitlines()) for t, d in finished_trials(exp).items()}
 
 
 def scenario_driver_kill(work: Path, *, trials: int = 3, epochs: int = 2) -> dict[str, Any]:
@@ -457,11 +456,13 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
-    total = {k: sum(r[k] for r in results.values())
+    if args.only and Path(args.out).exists():  # re-ran some scenarios: keep the others' figures
+        results = {**json.loads(Path(args.out).read_text()).get("scenarios", {}), **results}
+    total = {k: sum(r.get(k, 0) for r in results.values())
              for k in ("faults_injected", "trials_completed", "results_lost", "trials_rerun", "runs_resumed")}
-    out = {**total, "scenarios": results}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=1, default=str))
+    from _common import machine_info, write_json_atomic
+
+    write_json_atomic(args.out, {**total, "machine": machine_info(), "scenarios": results})
     print(f"\nfaults injected   {total['faults_injected']}\ntrials completed  {total['trials_completed']}\n"
           f"results lost      {total['results_lost']}  (target 0)\ntrials re-run     {total['trials_rerun']}  "
           f"(finished trials run again; target 0)\nruns resumed      {total['runs_resumed']}  (from a checkpoint)\n"

@@ -173,6 +173,24 @@ def make_trainable(space, locations: dict[str, str], resources, train_storage: s
     return trial
 
 
+def finished_trials(exp_dir: Path) -> dict[str, Path]:
+    """Trials that Tune's last saved experiment state records as TERMINATED (what ``--resume``
+    keeps without running them again): trial id -> trial directory."""
+    states = sorted(Path(exp_dir).glob("experiment_state-*.json"))
+    if not states:
+        return {}
+    try:
+        state = json.loads(states[-1].read_text())
+    except (OSError, json.JSONDecodeError):  # being replaced right now
+        return {}
+    out: dict[str, Path] = {}
+    for entry in state.get("trial_data", []):
+        trial = json.loads(entry[0]) if isinstance(entry[0], str) else entry[0]
+        if trial.get("status") == "TERMINATED":
+            out[trial["trial_id"]] = next(Path(exp_dir).glob(f"*_{trial['trial_id']}_*"), Path(exp_dir))
+    return out
+
+
 FAILED_MARKER = ".raymtl_failed"  # in a trial dir: the reason of a failure that retries cannot fix
 DETERMINISTIC_ERRORS = ("NonFiniteLossError", "EmptyBatchError", "ConfigError", "DataError")
 
@@ -450,7 +468,8 @@ def run_search(opts: SearchOptions) -> dict[str, Any]:
     if opts.resume:
         if not tune.Tuner.can_restore(experiment_path):
             raise RaymtlError(f"{experiment_path}: nothing to resume (no experiment state there)")
-        print(f"resuming {experiment_path}: finished trials are kept, unfinished ones continue")
+        kept = len(finished_trials(Path(experiment_path))) if not remote else "the"
+        print(f"resuming {experiment_path}: {kept} finished trials are kept, unfinished ones continue")
         tuner = tune.Tuner.restore(experiment_path, trainable, resume_unfinished=True, resume_errored=True)
     else:
         multi = space.multi_objective

@@ -123,21 +123,10 @@ def test_two_node_cluster_runs_aux_subset_trials_on_both_nodes(shards, fresh_ray
 
 
 def _terminated_trials(exp: Path) -> dict[str, int]:
-    """Trials Tune's saved experiment state records as TERMINATED -> lines in their result.json."""
-    out: dict[str, int] = {}
-    states = sorted(exp.glob("experiment_state-*.json"))
-    if not states:
-        return out
-    try:
-        state = json.loads(states[-1].read_text())
-    except json.JSONDecodeError:  # being rewritten
-        return out
-    for entry in state["trial_data"]:
-        trial = json.loads(entry[0]) if isinstance(entry[0], str) else entry[0]
-        if trial.get("status") == "TERMINATED":
-            res = next(exp.glob(f"trial_{trial['trial_id']}_*/result.json"))
-            out[trial["trial_id"]] = sum(1 for x in res.read_text().splitlines() if x.strip())
-    return out
+    """Trials Tune's saved state records as finished -> lines in their result.json."""
+    from raymtl.tune import finished_trials
+
+    return {t: len((d / "result.json").read_text().splitlines()) for t, d in finished_trials(exp).items()}
 
 
 def test_kill_driver_then_resume_does_not_rerun_finished_trials(shards, tmp_path):
