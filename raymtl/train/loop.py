@@ -242,7 +242,7 @@ class Runner:
         sums: dict[str, float] = {}
         n_steps = examples = tokens = 0
         padded = 0
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.thread_time()
         cap = cfg.train.max_steps_per_epoch
         for name, positions in self._epoch_batches(epoch):
             if cap and n_steps >= cap:
@@ -284,9 +284,12 @@ class Runner:
             for k, v in parts.items():
                 sums[k] = sums.get(k, 0.0) + v
         elapsed = time.perf_counter() - started
+        # CPU seconds of this thread: the loop's own cost, whatever else shares the cores.
+        cpu = time.thread_time() - started_cpu
         stats = {f"train/loss/{k}" if k != "loss" else "train/loss": v / max(n_steps, 1) for k, v in sums.items()}
         stats.update({"train/steps": n_steps, "train/examples_per_s": examples * self.world / max(elapsed, 1e-9),
                       "train/padding_efficiency": tokens / max(padded, 1), "train/seconds": elapsed,
+                      "train/cpu_seconds": cpu,
                       "lr": self.optimizer.param_groups[0]["lr"]})
         return stats
 
