@@ -32,7 +32,7 @@ best dev epoch (the Runner restores the best dev weights before testing; test ne
 
 **Budgets** (``--budget``): ``paper`` = the configs as they are (the papers' hyperparameters, full
 data and epochs, early stopping), 5 seeds; ``small`` = a budget for a 2-core CPU machine, 3 seeds
-(per suite: capped training examples, 3-5 epochs, hidden 50-64, no early stopping; full dev and
+(per suite: all or capped training examples, 3-12 epochs, hidden 50-64, no early stopping; full dev and
 test sets except reviews16: 80 of each per domain, reviews cut at 60 tokens; see ``SMALL``);
 ``smoke`` = the small budget's model sizes on a few dozen examples, 1 epoch, 1 seed. Seeds are
 ``train.seed`` = 1..N. Figures are means ± sample standard deviations over the seeds.
