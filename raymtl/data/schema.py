@@ -146,15 +146,19 @@ def to_row(ex: Example, tasks: list[TaskSpec]) -> dict:
     return row
 
 
+def label_from_arrow(kind: str, value):
+    """A label column's Python value as an Example holds it (relation structs -> triples)."""
+    if kind == "relation":
+        return [(r["head"], r["tail"], r["type"]) for r in value]
+    return value
+
+
 def from_row(row: dict, tasks: list[TaskSpec]) -> Example:
     labels: dict[str, LabelValue] = {}
     for t in tasks:
         v = row.get(label_column(t.name))
-        if v is None:
-            continue
-        if t.kind == "relation":
-            v = [(r["head"], r["tail"], r["type"]) for r in v]
-        labels[t.name] = v
+        if v is not None:
+            labels[t.name] = label_from_arrow(t.kind, v)
     offsets = row.get("offsets")
     return Example(id=row["id"], tokens=list(row["tokens"]),
                    text_b=list(row["text_b"]) if row.get("text_b") is not None else None,

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 
 from raymtl.data.manifest import Manifest, ShardInfo
-from raymtl.data.schema import Example, TaskSpec, arrow_schema, label_column, to_row
+from raymtl.data.schema import Example, TaskSpec, arrow_schema, label_column, label_from_arrow, to_row
 from raymtl.errors import DataError
 
 _CHUNK = 1 << 20
@@ -172,12 +172,8 @@ def _batch_examples(batch: pa.RecordBatch, names: set[str], label_cols: list[tup
         for i in range(n):
             ex_labels = {}
             for task, kind, values in labels:
-                v = values[i]
-                if v is None:
-                    continue
-                if kind == "relation":
-                    v = [(r["head"], r["tail"], r["type"]) for r in v]
-                ex_labels[task] = v
+                if values[i] is not None:
+                    ex_labels[task] = label_from_arrow(kind, values[i])
             out.append(Example(id=ids[i], tokens=tokens[i], text_b=text_b[i], offsets=offsets[i], labels=ex_labels))
         return out
     finally:
