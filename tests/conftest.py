@@ -95,6 +95,26 @@ def shards_root(prepared, tmp_path_factory):
     return get
 
 
+@pytest.fixture(scope="session")
+def tiny_bert(tmp_path_factory):
+    """A random 2-layer BERT and a word-piece tokenizer written locally, saved with save_pretrained."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    root = tmp_path_factory.mktemp("tiny-bert")
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "food", "was", "great", "##s", "good",
+             "serv", "##ice", "pizza", "##s"]
+    (root / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    tok = BertTokenizerFast.from_pretrained(str(root))
+    torch.manual_seed(0)
+    model = BertModel(BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                 intermediate_size=37))
+    out = root / "model"
+    tok.save_pretrained(str(out))
+    model.save_pretrained(str(out))
+    return out
+
+
 def pytest_configure(config):
     # Tiny tensors on a 2-core machine shared with Ray workers run far slower with intra-op threads.
     import torch

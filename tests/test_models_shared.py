@@ -55,25 +55,6 @@ def test_random_and_vector_embedders():
         LookupEmbedder(21, 5, vectors=vectors)
 
 
-@pytest.fixture(scope="module")
-def tiny_bert(tmp_path_factory):
-    """A random 2-layer BERT and a word-piece tokenizer written locally, saved with save_pretrained."""
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    root = tmp_path_factory.mktemp("tiny-bert")
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "the", "food", "was", "great", "##s", "good",
-             "serv", "##ice", "pizza", "##s"]
-    (root / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tok = BertTokenizerFast.from_pretrained(str(root))
-    torch.manual_seed(0)
-    model = BertModel(BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                 intermediate_size=37))
-    out = root / "model"
-    tok.save_pretrained(str(out))
-    model.save_pretrained(str(out))
-    return out
-
-
 def test_transformer_first_subtoken_pooling(tiny_bert):
     from transformers import AutoModel, AutoTokenizer
 
@@ -223,14 +204,20 @@ def test_tagging_head_ce_by_hand():
     target = torch.tensor([[0, 1, IGNORE], [1, IGNORE, IGNORE]])
     mask = _mask([2, 1], 3)
     lse = lambda a, b: math.log(math.exp(a) + math.exp(b))  # noqa: E731
-    # causal-mtl eq. 13 averaged over the 3 labelled tokens
-    expected = ((lse(2, 0) - 2) + (lse(0, 1) - 1) + (lse(1, 1) - 1)) / 3
+    ce = [(lse(2, 0) - 2), (lse(0, 1) - 1), (lse(1, 1) - 1)]  # the 3 labelled tokens
     present = torch.tensor([True, True])
-    assert head.loss(logits, target, present, mask).item() == pytest.approx(expected, rel=1e-5)
+    # causal-mtl eq. 13: summed over each sentence's tokens, then averaged over the 2 sentences
+    assert head.loss(logits, target, present, mask).item() == pytest.approx(sum(ce) / 2, rel=1e-5)
+    # token_loss "mean": averaged over the 3 labelled tokens
+    mean_head = TaggingHead(TaskSpec("t", "tagging", ("O", "B")), 2, token_loss="mean")
+    assert mean_head.loss(logits, target, present, mask).item() == pytest.approx(sum(ce) / 3, rel=1e-5)
     # the absent example does not count
-    only0 = ((lse(2, 0) - 2) + (lse(0, 1) - 1)) / 2
-    assert head.loss(logits, target, torch.tensor([True, False]), mask).item() == pytest.approx(only0, rel=1e-5)
+    only0 = torch.tensor([True, False])
+    assert head.loss(logits, target, only0, mask).item() == pytest.approx(ce[0] + ce[1], rel=1e-5)
+    assert mean_head.loss(logits, target, only0, mask).item() == pytest.approx((ce[0] + ce[1]) / 2, rel=1e-5)
     assert head.loss(logits, target, torch.tensor([False, False]), mask).item() == 0.0
+    with pytest.raises(ValueError, match="token_loss"):
+        TaggingHead(TaskSpec("t", "tagging", ("O", "B")), 2, token_loss="max")
     assert head.decode(logits, mask).tolist() == [[0, 1, 0], [0, 0, 0]]
 
 
@@ -278,17 +265,23 @@ def test_relation_head_eq14_by_hand():
             b = relu(hi[1] + hj[0] + 0.5)
             expected = 1 / (1 + math.exp(-(a - 2 * b)))  # causal-mtl eq. 14
             assert head.probs(logits)[0, i, j, 0].item() == pytest.approx(expected, rel=1e-5)
-    # BCE over the 3x3 pairs of a 3-token sentence, summed over tails and normalised per head token
+    # eq. 15: BCE summed over the 3x3 pairs (and types) of the one sentence
     target = torch.zeros(1, 3, 3, 1)
     target[0, 0, 2, 0] = 1
     p = torch.sigmoid(logits)[0, :, :, 0]
     y = target[0, :, :, 0]
-    bce = -(y * p.log() + (1 - y) * (1 - p).log()).sum() / 3
+    bce = -(y * p.log() + (1 - y) * (1 - p).log()).sum()
     assert head.loss(logits, target, torch.tensor([True]), _mask([3], 3)).item() == pytest.approx(bce.item(), rel=1e-5)
     # padding pairs are ignored
     m2 = _mask([2], 3)
-    bce2 = -(y[:2, :2] * p[:2, :2].log() + (1 - y[:2, :2]) * (1 - p[:2, :2]).log()).sum() / 2
+    bce2 = -(y[:2, :2] * p[:2, :2].log() + (1 - y[:2, :2]) * (1 - p[:2, :2]).log()).sum()
     assert head.loss(logits, target, torch.tensor([True]), m2).item() == pytest.approx(bce2.item(), rel=1e-5)
+    # token_loss "mean": normalised per head token instead (3, then 2 of them)
+    head.token_loss = "mean"
+    assert head.loss(logits, target, torch.tensor([True]), _mask([3], 3)).item() == pytest.approx(bce.item() / 3,
+                                                                                               rel=1e-5)
+    assert head.loss(logits, target, torch.tensor([True]), m2).item() == pytest.approx(bce2.item() / 2, rel=1e-5)
+    head.token_loss = "sum"
     dec = head.decode(logits, m2)
     assert dec.shape == (1, 3, 3, 1) and dec.dtype == torch.bool and not dec[0, 2].any()
 

@@ -52,7 +52,7 @@ from raymtl.models.config import BaseConfig
 from raymtl.models.embeddings import build_embedder
 from raymtl.models.encoders import BiLSTMEncoder, CNNEncoder, pool
 from raymtl.models.gumbel import gumbel_sigmoid, gumbel_softmax
-from raymtl.models.heads import build_head
+from raymtl.models.heads import TOKEN_LOSSES, build_head
 
 PAPER = "causal-mtl"
 TOKEN_KINDS = ("tagging", "relation")
@@ -70,9 +70,12 @@ class TowerConfig(BaseConfig):
     rel_dim: int = 64
     crf: bool = False
     pair_mode: str = "concat"
+    token_loss: str = "sum"  # tagging/relation loss: per-sentence sum (eq. 13, 15) or per-token "mean"
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.token_loss not in TOKEN_LOSSES:
+            raise ValueError(f"token_loss: expected one of {TOKEN_LOSSES}, got {self.token_loss!r}")
         if self.pool not in ("max", "mean", "last"):
             raise ValueError(f"pool: expected max, mean or last, got {self.pool!r}")
         if self.pair_mode not in ("concat", "interact"):
@@ -192,7 +195,8 @@ class CausalFamilyModel(MTLModel):
             t = self.tasks[name]
             is_sent = t.kind not in TOKEN_KINDS
             in_dim = (sent_dims if is_sent else tok_dims)[name] + (dl if self.lt and self.direct and k > 0 else 0)
-            self.heads[name] = build_head(t, in_dim, crf=cfg.crf, rel_dim=cfg.rel_dim, pool=cfg.pool,
+            self.heads[name] = build_head(t, in_dim, crf=cfg.crf, rel_dim=cfg.rel_dim, token_loss=cfg.token_loss,
+                                          pool=cfg.pool,
                                           pair_dim=pair_dim if t.pairwise else 0, pair_mode=cfg.pair_mode)
 
     # -------------------------------------------------------------------------------- construction

@@ -1,0 +1,82 @@
+"""bench/reproduce.py: the transformer rows (model extraction, configs) and one end-to-end smoke run."""
+
+from __future__ import annotations
+
+import json
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+import reproduce  # noqa: E402
+
+
+def _zip_dir(src: Path, dest: Path, prefix: str = "") -> Path:
+    with zipfile.ZipFile(dest, "w") as zf:
+        for f in sorted(src.rglob("*")):
+            if f.is_file():
+                zf.write(f, prefix + str(f.relative_to(src)))
+    return dest
+
+
+@pytest.mark.parametrize("prefix", ["", "nested/model/"])
+def test_extract_model_loads_with_from_pretrained(tiny_bert, tmp_path, prefix):
+    from transformers import AutoModel
+
+    archive = _zip_dir(tiny_bert, tmp_path / "model.zip", prefix)
+    target = tmp_path / "models" / "tiny-0.1"
+    assert reproduce.extract_model(archive, target) == target
+    model = AutoModel.from_pretrained(str(target))
+    assert model.config.hidden_size == 32
+    assert sorted(p.name for p in target.parent.iterdir()) == ["tiny-0.1"]  # no temporary directory left
+
+
+def test_extract_model_refuses_a_zip_without_a_model(tmp_path):
+    archive = tmp_path / "x.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("readme.txt", "no model here")
+    with pytest.raises(SystemExit, match="no config.json"):
+        reproduce.extract_model(archive, tmp_path / "models" / "x")
+    assert list((tmp_path / "models").iterdir()) == []
+
+
+def test_find_transformer_paths(tiny_bert, tmp_path):
+    assert reproduce.find_transformer("none") is None
+    assert reproduce.find_transformer(str(tiny_bert)) == tiny_bert
+    with pytest.raises(SystemExit, match="config.json"):
+        reproduce.find_transformer(str(tmp_path))
+
+
+def test_transformer_rows_config(tiny_bert):
+    model = next(m for m in reproduce.ABSA.models if m.key == "cmtl+minilm")
+    cfg, d, _ = reproduce.build_config(reproduce.ABSA, model, "small", "glove", 2, tiny_bert)
+    assert d["model"]["embedding"] == "transformer" and d["model"]["transformer"] == str(tiny_bert)
+    assert d["data"]["vectors"] == "" and d["train"]["epochs"] == 6 and d["train"]["seed"] == 2
+    assert model.paper == {"ate": 87.93, "acd": 91.00}
+    glove = next(m for m in reproduce.ABSA.models if m.key == "cmtl")
+    _, g, _ = reproduce.build_config(reproduce.ABSA, glove, "small", "glove", 2)
+    assert g["model"]["embedding"] == "vectors" and g["train"]["epochs"] == 12
+    with pytest.raises(ValueError, match="--transformer"):
+        reproduce.build_config(reproduce.ABSA, model, "small", "glove", 1)
+
+
+def test_smoke_run_writes_rows_for_glove_and_transformer(tiny_bert, shards_root, monkeypatch, tmp_path):
+    """Real data, tiny budget: the GloVe and '+minilm' CMTL rows train and land in quality.json."""
+    monkeypatch.setenv("RAYMTL_SHARDS_DIR", str(shards_root("semeval14-restaurants")))
+    out = tmp_path / "quality.json"
+    rc = reproduce.main(["--budget", "smoke", "--suites", "absa", "--models", "cmtl", "cmtl+minilm",
+                         "--transformer", str(tiny_bert), "--out", str(out), "--work", str(tmp_path / "work")])
+    assert rc == 0
+    rows = json.loads(out.read_text())
+    by = {(r["model"], r["task"]): r for r in rows}
+    assert set(by) == {("CMTL", "ate"), ("CMTL", "acd"), ("CMTL + MiniLM-L6", "ate"), ("CMTL + MiniLM-L6", "acd")}
+    for r in rows:
+        assert r["seeds"] == 1 and 0.0 <= r["mean"] <= 100.0
+    assert by[("CMTL + MiniLM-L6", "ate")]["embeddings"].startswith("model (frozen")
+    assert by[("CMTL", "ate")]["embeddings"] == "glove-6b-50d"
+    assert by[("CMTL + MiniLM-L6", "acd")]["paper"] == 91.00
+    meta = json.loads((tmp_path / "quality_meta.json").read_text())
+    assert meta["runs"] == {"total": 2, "cached": 0, "trained": 2, "failed": 0}
+    assert any("MiniLM" in n for n in meta["notes"])
