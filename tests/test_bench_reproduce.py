@@ -80,3 +80,23 @@ def test_smoke_run_writes_rows_for_glove_and_transformer(tiny_bert, shards_root,
     meta = json.loads((tmp_path / "quality_meta.json").read_text())
     assert meta["runs"] == {"total": 2, "cached": 0, "trained": 2, "failed": 0}
     assert any("MiniLM" in n for n in meta["notes"])
+
+
+def test_searched_row_trains_the_best_config_as_is(tmp_path):
+    import yaml
+
+    best = yaml.safe_load((Path(reproduce.REPO) / "configs" / "absa_cmtl.yaml").read_text())
+    best["model"].update(hidden=32, label_dim=32)
+    best["optim"]["lr"] = 0.0021
+    best["train"].update(epochs=7, seed=99)
+    path = tmp_path / "best_config.yaml"
+    path.write_text(yaml.safe_dump(best))
+    model = reproduce.Model("cmtl+search", "CMTL (raymtl search)", "cmtl", tuned=str(path))
+    _, d, dropped = reproduce.build_config(reproduce.ABSA, model, "small", "glove", 3)
+    assert (d["model"]["hidden"], d["optim"]["lr"], d["train"]["epochs"], d["train"]["seed"]) == (32, 0.0021, 7, 3)
+    assert dropped == []
+    _, smoke, _ = reproduce.build_config(reproduce.ABSA, model, "smoke", "glove", 1)
+    assert smoke["train"]["epochs"] == 1 and smoke["data"]["max_train_examples"] == 48
+    with pytest.raises(ValueError, match="small"):
+        reproduce.build_config(reproduce.ABSA, model, "paper", "glove", 1)
+    assert any(m.tuned == "bench/results/tuned/absa_cmtl_small.yaml" for m in reproduce.ABSA.models)
