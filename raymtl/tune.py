@@ -375,7 +375,7 @@ def _hp(v: Any) -> Any:
 
 # ---- refit -------------------------------------------------------------------------------------
 def refit(exp_dir: Path, seeds: int, resources, storage: str) -> dict[str, Any]:
-    """Retrain best_config.yaml with seeds 1..S; test mean ± std per metric in refit.json."""
+    """Retrain best_config.yaml with seeds 1..S; test mean ± sample std per metric in refit.json."""
     import statistics
 
     from raymtl.train.config import TrainConfig
@@ -393,7 +393,7 @@ def refit(exp_dir: Path, seeds: int, resources, storage: str) -> dict[str, Any]:
         tests.append(summary["test"])
     keys = sorted(set().union(*tests)) if tests else []
     out = {k: {"mean": statistics.fmean(t[k] for t in tests if k in t),
-               "std": statistics.pstdev([t[k] for t in tests if k in t]) if len(tests) > 1 else 0.0,
+               "std": statistics.stdev([t[k] for t in tests if k in t]) if len(tests) > 1 else 0.0,
                "seeds": len(tests)} for k in keys}
     _atomic_text(exp_dir / "refit.json", json.dumps(out, indent=1))
     print(f"\nrefit of the best configuration over {seeds} seeds (test, mean ± std):")
