@@ -565,6 +565,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--plan", action="store_true", help="list the runs and their settings, train nothing")
     p.add_argument("--rerun", action="store_true", help="ignore cached results (they are overwritten)")
+    p.add_argument("--cached-only", action="store_true",
+                   help="train nothing: tabulate the runs already in the cache (each row says how many seeds)")
     args = p.parse_args(argv)
 
     os.environ.setdefault("RAYMTL_REVIEW", "0")  # no TensorBoard review figures at the end of each run
@@ -642,6 +644,11 @@ def main(argv: list[str] | None = None) -> int:
             todo.append(r)
     print(f"{len(runs)} runs ({len(runs) - len(todo)} cached in {work}), budget {args.budget}, "
           f"embeddings {args.embeddings}, {args.threads} torch thread(s)", flush=True)
+    missing = []
+    if args.cached_only:
+        missing = [r.stem for r in todo]
+        print(f"--cached-only: {len(missing)} run(s) not in the cache are left out", flush=True)
+        todo = []
     for i, r in enumerate(todo, 1):
         label = f"{r.suite.name}/{r.model.key} seed {r.seed}"
         started = time.perf_counter()
@@ -703,8 +710,8 @@ def main(argv: list[str] | None = None) -> int:
 
     meta = {"benchmark": "reproduce", "machine": info, "budget": args.budget, "settings": settings, "notes": notes,
             "sources": {s: SUITES[s].source for s in args.suites}, "failures": failures,
-            "runs": {"total": len(runs), "cached": len(runs) - len(todo), "trained": trained_n,
-                     "failed": len(failures)},
+            "runs": {"total": len(runs), "cached": len(runs) - len(todo) - len(missing), "trained": trained_n,
+                     "failed": len(failures), **({"not_run": missing} if missing else {})},
             "wall_time_s": wall, "train_wall_s_per_run": {r.stem: results[r.stem]["wall_s"] for r in runs
                                                           if r.stem in results}}
     meta_path = args.out.with_name(f"{args.out.stem}_meta{args.out.suffix}")

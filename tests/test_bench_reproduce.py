@@ -80,6 +80,15 @@ def test_smoke_run_writes_rows_for_glove_and_transformer(tiny_bert, shards_root,
     meta = json.loads((tmp_path / "quality_meta.json").read_text())
     assert meta["runs"] == {"total": 2, "cached": 0, "trained": 2, "failed": 0}
     assert any("MiniLM" in n for n in meta["notes"])
+    # --cached-only tabulates the cache and trains nothing: seed 2 is left out, seed 1 comes from the cache
+    assert reproduce.main(["--budget", "smoke", "--suites", "absa", "--models", "cmtl", "--seeds", "2",
+                           "--transformer", "none", "--cached-only", "--out", str(out),
+                           "--work", str(tmp_path / "work")]) == 0
+    again = {(r["model"], r["task"]): r for r in json.loads(out.read_text())}
+    assert set(again) == {("CMTL", "ate"), ("CMTL", "acd")}
+    assert again[("CMTL", "ate")]["seeds"] == 1 and again[("CMTL", "ate")]["mean"] == by[("CMTL", "ate")]["mean"]
+    runs = json.loads((tmp_path / "quality_meta.json").read_text())["runs"]
+    assert (runs["trained"], runs["cached"], len(runs["not_run"])) == (0, 1, 1)
 
 
 def test_searched_row_trains_the_best_config_as_is(tmp_path):
