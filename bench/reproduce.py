@@ -83,7 +83,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import REPO, RESULTS, machine_info, print_table, write_json_atomic  # noqa: E402
+from _common import REPO, RESULTS, machine_info, print_table, write_json_atomic, write_text_atomic  # noqa: E402
 
 DEFAULT_WORK = Path.home() / ".cache" / "raymtl" / "reproduce"
 RANDOM_EMB_DIM = 50  # --embeddings random: the dimension of the GloVe vectors it replaces
@@ -545,6 +545,28 @@ def parse_seeds(text: str) -> tuple[str | None, int]:
     return (name or None), int(n)
 
 
+def markdown(rows: list[dict[str, Any]], suites: list[str], notes: list[str], header: str) -> str:
+    """The rows as one Markdown table per suite (ours: mean ± sample std over n seeds; paper; difference)."""
+    out = [f"# Quality against the papers' tables\n\n{header}\n"]
+    for name in suites:
+        mine = [r for r in rows if r["suite"] == name]
+        if not mine:
+            continue
+        out.append(f"\n## {name}\n\n{SUITES[name].source}\n")
+        out.append("| model | embeddings | task | metric | ours | n | paper | ours − paper |")
+        out.append("|---|---|---|---|---|---|---|---|")
+        for r in mine:
+            ours = "–" if r["mean"] is None else (f"{r['mean']:.2f} ± {r['std']:.2f}" if r["std"] is not None
+                                                  else f"{r['mean']:.2f}")
+            paper = "–" if r["paper"] is None else f"{r['paper']:.2f}"
+            diff = "–" if r["diff"] is None else f"{r['diff']:+.2f}"
+            out.append(f"| {r['model']} | {r['embeddings']} | {r['task']} | {r['metric']} | {ours} | {r['seeds']} "
+                       f"| {paper} | {diff} |")
+    out.append("\n## Notes\n")
+    out.extend(f"- {n}" for n in notes)
+    return "\n".join(out) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -715,9 +737,15 @@ def main(argv: list[str] | None = None) -> int:
             "wall_time_s": wall, "train_wall_s_per_run": {r.stem: results[r.stem]["wall_s"] for r in runs
                                                           if r.stem in results}}
     meta_path = args.out.with_name(f"{args.out.stem}_meta{args.out.suffix}")
+    md_path = args.out.with_suffix(".md")
     write_json_atomic(args.out, rows)
     write_json_atomic(meta_path, meta)
-    print(f"\nwrote {args.out} ({len(rows)} rows) and {meta_path}; wall {fmt_s(wall)}")
+    write_text_atomic(md_path, markdown(rows, args.suites, notes,
+                                        f"`python bench/reproduce.py {' '.join(sys.argv[1:] if argv is None else argv)}` on "
+                                        f"{info['date'][:10]} ({info['cpu_count']} CPUs, torch "
+                                        f"{info.get('torch_version', '?')}, {args.threads} torch thread(s)); "
+                                        f"test figures at the best dev epoch, percent."))
+    print(f"\nwrote {args.out} ({len(rows)} rows), {meta_path} and {md_path}; wall {fmt_s(wall)}")
     return 1 if failures else 0
 
 

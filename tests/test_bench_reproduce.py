@@ -80,6 +80,8 @@ def test_smoke_run_writes_rows_for_glove_and_transformer(tiny_bert, shards_root,
     meta = json.loads((tmp_path / "quality_meta.json").read_text())
     assert meta["runs"] == {"total": 2, "cached": 0, "trained": 2, "failed": 0}
     assert any("MiniLM" in n for n in meta["notes"])
+    md = (tmp_path / "quality.md").read_text()
+    assert "| CMTL + MiniLM-L6 |" in md and "--budget smoke" in md and "| 91.00 |" in md
     # --cached-only tabulates the cache and trains nothing: seed 2 is left out, seed 1 comes from the cache
     assert reproduce.main(["--budget", "smoke", "--suites", "absa", "--models", "cmtl", "--seeds", "2",
                            "--transformer", "none", "--cached-only", "--out", str(out),
