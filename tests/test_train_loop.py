@@ -163,6 +163,24 @@ def test_task_missing_from_dataset_and_missing_shards(tmp_path, monkeypatch):
         validate(cfg, log=lambda m: None)
 
 
+def test_per_dataset_test_split(tmp_path):
+    cfg = tiny("disparate_stance.yaml", "data.datasets=[semeval16-stance,twitter-target-dong14]",
+               'tasks=[{"name":"semeval16-stance:stance","main":true},{"name":"twitter-target-dong14:sentiment"}]')
+    assert cfg.data.test_splits == {"semeval16-stance": "test_b"}  # the paper's subtask B
+    runner = Runner(cfg, validate(cfg, log=lambda m: None), reporter=LocalReporter(tmp_path), run_dir=tmp_path,
+                    log=lambda m: None)
+    targets = {}
+    for s in runner.test_streams:
+        col = s.table.column("text_b").to_pylist()
+        targets[s.dataset] = {" ".join(col[i]).lower() for i in s.indices}
+    assert targets["semeval16-stance"] == {"donald trump"}  # subtask B: one target, unseen in training
+    assert len(targets["twitter-target-dong14"]) > 1  # its own "test" split
+    cfg.data.test_splits = {"semeval16-stance": "test_c"}
+    with pytest.raises(ConfigError, match="no split 'test_c'") as e:
+        validate(cfg, log=lambda m: None)
+    assert "data.test_splits.semeval16-stance" in str(e.value)
+
+
 def test_architecture_that_cannot_serve_a_task_kind():
     cfg = tiny("conll04_cmtl.yaml")
     cfg.model = {"arch": "sg_mtl"}  # graph-mtl has no relation head

@@ -24,6 +24,9 @@ class DataConfig:
     train_split: str = "train"
     dev_split: str = "dev"
     test_split: str = "test"
+    # per-dataset test split, overriding test_split, e.g. {semeval16-stance: test_b} (SemEval-2016
+    # subtask B: the unseen target Donald Trump, as disparate-label-spaces evaluates)
+    test_splits: dict[str, str] = field(default_factory=dict)
     max_train_examples: int | None = None  # per dataset, for quick runs (--smoke-test sets it)
     max_eval_examples: int | None = None
     lowercase: bool = True

@@ -108,13 +108,18 @@ class TrainData:
             self._tables[(ds, split)] = open_split(self.locations[ds], split, manifest=self.manifests[ds])
         return self._tables[(ds, split)]
 
-    def streams(self, split: str, *, limit: int | None = None) -> list[Stream]:
+    def streams(self, split: str, *, limit: int | None = None,
+                per_dataset: dict[str, str] | None = None) -> list[Stream]:
+        """One stream per (dataset, task group) of ``split`` (``per_dataset`` names another split
+        for some datasets, e.g. ``{"semeval16-stance": "test_b"}``)."""
         out = []
         for ds, task_keys in self._by_dataset.items():
             m = self.manifests[ds]
-            if split not in m.splits:
-                raise DataError(f"dataset {ds!r} has no split {split!r}", field="split")
-            table = self.table(ds, split)
+            split_ds = (per_dataset or {}).get(ds, split)
+            if split_ds not in m.splits:
+                raise DataError(f"dataset {ds!r} has no split {split_ds!r} (it has {', '.join(m.splits)})",
+                                field="split")
+            table = self.table(ds, split_ds)
             specs = [m.task(t) for t in task_keys]
             enc = BatchEncoder(self.vocab, specs, task_keys=task_keys, max_len=self.cfg.data.max_len,
                                max_pair_len=self.cfg.data.max_pair_len)

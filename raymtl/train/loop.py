@@ -152,9 +152,10 @@ class Runner:
         limit_train, limit_eval = cfg.data.max_train_examples, cfg.data.max_eval_examples
         self.train_streams = self.data.streams(cfg.data.train_split, limit=limit_train)
         self.dev_streams = self.data.streams(cfg.data.dev_split, limit=limit_eval)
-        self.test_streams = (self.data.streams(cfg.data.test_split, limit=limit_eval)
-                             if cfg.train.eval_test and all(cfg.data.test_split in m.splits
-                                                            for m in self.data.manifests.values()) else [])
+        test_split = {ds: cfg.data.test_splits.get(ds, cfg.data.test_split) for ds in self.data.manifests}
+        self.test_streams = (self.data.streams(cfg.data.test_split, limit=limit_eval, per_dataset=test_split)
+                             if cfg.train.eval_test and all(test_split[ds] in m.splits
+                                                            for ds, m in self.data.manifests.items()) else [])
         model = build_model(cfg, self.data, log=self.log).to(self.device)
         self.model = wrap_model(model) if wrap_model else model
         self.optimizer = build_optimizer(cfg, self.model.parameters())

@@ -61,6 +61,13 @@ def validate(cfg: TrainConfig, *, log: Callable[[str], None] = print) -> dict[st
             verify_shards(location)
     data = TrainData(cfg, locations)
     check_task_kinds(arch.model_cls, data.specs)
+    for ds, split in cfg.data.test_splits.items():
+        if ds not in data.manifests:
+            raise ConfigError(f"{ds!r} is not one of data.datasets ({', '.join(data.manifests)})",
+                              key=f"data.test_splits.{ds}")
+        if split not in data.manifests[ds].splits:
+            raise ConfigError(f"dataset {ds!r} has no split {split!r} (it has "
+                              f"{', '.join(data.manifests[ds].splits)})", key=f"data.test_splits.{ds}")
     if cfg.train.monitor not in ("main", "mean") and "/" not in cfg.train.monitor:
         raise ConfigError("expected 'main', 'mean' or a metric key such as 'ate/f1'", key="train.monitor")
     return locations
