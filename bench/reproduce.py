@@ -393,8 +393,24 @@ def embeddings_label(cfg_dict: dict) -> str:
     return f"{m.get('embedding', 'random')}-{m.get('emb_dim', '?')}d"
 
 
+# Bump when training changes meaning without a config change, so cached runs are not reused
+# (2: token-level losses summed per sentence by default, model.token_loss).
+CACHE_VERSION = 2
+
+
 def config_hash(cfg_dict: dict) -> str:
-    return hashlib.sha256(json.dumps(cfg_dict, sort_keys=True).encode()).hexdigest()[:12]
+    """The cache key of a run: its config without the fields at their defaults (a new config field
+    leaves earlier runs' keys alone), plus CACHE_VERSION."""
+    from raymtl.train.config import TrainConfig
+
+    defaults = TrainConfig().to_dict()
+    slim = {}
+    for section, value in cfg_dict.items():
+        base = defaults.get(section)
+        if isinstance(value, dict) and isinstance(base, dict) and section != "model":
+            value = {k: v for k, v in value.items() if k not in base or base[k] != v}
+        slim[section] = value
+    return hashlib.sha256(json.dumps({"cache_version": CACHE_VERSION, **slim}, sort_keys=True).encode()).hexdigest()[:12]
 
 
 # ---- runs -----------------------------------------------------------------------------------------

@@ -111,3 +111,14 @@ def test_searched_row_trains_the_best_config_as_is(tmp_path):
     with pytest.raises(ValueError, match="small"):
         reproduce.build_config(reproduce.ABSA, model, "paper", "glove", 1)
     assert any(m.tuned == "bench/results/tuned/absa_cmtl_small.yaml" for m in reproduce.ABSA.models)
+
+
+def test_cache_key_ignores_fields_at_their_default_and_follows_settings():
+    model = next(m for m in reproduce.ABSA.models if m.key == "cmtl")
+    _, d, _ = reproduce.build_config(reproduce.ABSA, model, "small", "glove", 1)
+    key = reproduce.config_hash(d)
+    older = {**d, "data": {k: v for k, v in d["data"].items() if k != "test_splits"}}  # before that field existed
+    assert reproduce.config_hash(older) == key
+    assert reproduce.config_hash({**d, "optim": {**d["optim"], "lr": 1e-3}}) != key
+    assert reproduce.config_hash({**d, "train": {**d["train"], "seed": 2}}) != key
+    assert reproduce.config_hash({**d, "data": {**d["data"], "test_splits": {"x": "y"}}}) != key
