@@ -155,7 +155,7 @@ class ASHA:
 
 
 def replay(table: dict[str, Any], method: str, seed: int, samples: int, concurrent: int, max_t: int,
-           grid_best: float) -> dict[str, Any]:
+           grid_best: float, grace: int = 1) -> dict[str, Any]:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -165,7 +165,7 @@ def replay(table: dict[str, Any], method: str, seed: int, samples: int, concurre
                    else optuna.samplers.RandomSampler(seed=seed))
     study = optuna.create_study(direction="maximize", sampler=sampler)
     choices = {P_HIDDEN: sorted({v["params"][P_HIDDEN] for v in table.values()}), P_L2: L2, P_LAMBDA: LAMBDA}
-    asha = ASHA(max_t)
+    asha = ASHA(max_t, grace=grace)
     clock = 0.0
     events: list[tuple[float, int, int]] = []  # (time, trial number, epoch just finished)
     running: dict[int, tuple[Any, str]] = {}
@@ -238,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="search seeds of the replays")
     p.add_argument("--replay-samples", type=int, default=27, help="trials per replayed search")
     p.add_argument("--replay-concurrent", type=int, default=2, help="max_concurrent of the replayed searches")
+    p.add_argument("--grace", type=int, default=1,
+                   help="ASHA grace period of the replays, in epochs (default 1, as search_spaces/fudan16_graph_tpe.yaml)")
     p.add_argument("--table", type=Path, help="replay over this saved table instead of training the grid")
     p.add_argument("--out", type=Path, default=RESULTS / "search_efficiency.json")
     p.add_argument("--table-out", type=Path, default=RESULTS / "search_efficiency_table.json")
@@ -286,13 +288,14 @@ def main(argv: list[str] | None = None) -> int:
              "note": "a grid knows its best only when every point has run"}]
     for method in ("tpe_asha", "random_asha"):
         for seed in args.seeds:
-            r = replay(table, method, seed, args.replay_samples, args.replay_concurrent, max_t, grid_best)
-            r.update({"grid_epochs": grid_epochs, "evaluated": "replay over the measured table"})
+            r = replay(table, method, seed, args.replay_samples, args.replay_concurrent, max_t, grid_best,
+                       grace=args.grace)
+            r.update({"grid_epochs": grid_epochs, "evaluated": "replay over the measured table", "asha_grace": args.grace})
             runs.append(r)
 
     fracs = [1 / 9, 1 / 6, 1 / 3, 1 / 2, 1.0]
     print(f"\nbest dev score reached vs compute spent (fraction of the grid's {grid_epochs} trial-epochs); "
-          f"searches of {args.replay_samples} trials, {args.replay_concurrent} at once, ASHA grace 1 rf 2\n")
+          f"searches of {args.replay_samples} trials, {args.replay_concurrent} at once, ASHA grace {args.grace} rf 2\n")
     rows = []
     for r in runs:
         curve = r.get("curve") or [(grid_epochs, grid_best)]
