@@ -498,6 +498,8 @@ def aggregate(runs: list[Run], results: dict[str, dict]) -> list[dict[str, Any]]
             continue
         seen.add(key)
         mine = [results[r.stem] for r in runs if (r.suite.name, r.model.key) == key and r.stem in results]
+        if not mine:  # nothing ran (e.g. --cached-only): no row rather than an empty one
+            continue
         for metric in run.suite.metrics:
             pairs = [(res["seed"], metric_value(res["test"], run.suite, metric)) for res in mine]
             pairs = [(seed, v) for seed, v in pairs if v is not None]
