@@ -65,6 +65,7 @@ def test_transformer_rows_config(tiny_bert):
 def test_smoke_run_writes_rows_for_glove_and_transformer(tiny_bert, shards_root, monkeypatch, tmp_path):
     """Real data, tiny budget: the GloVe and '+minilm' CMTL rows train and land in quality.json."""
     monkeypatch.setenv("RAYMTL_SHARDS_DIR", str(shards_root("semeval14-restaurants")))
+    monkeypatch.setenv("RAYMTL_REVIEW", "0")  # main() sets it for its runs; keep it from leaking into later tests
     out = tmp_path / "quality.json"
     rc = reproduce.main(["--budget", "smoke", "--suites", "absa", "--models", "cmtl", "cmtl+minilm",
                          "--transformer", str(tiny_bert), "--out", str(out), "--work", str(tmp_path / "work")])
