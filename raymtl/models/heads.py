@@ -36,7 +36,7 @@ def _zero(logits: torch.Tensor) -> torch.Tensor:
     return logits.sum() * 0.0
 
 
-def _check_token_loss(value: str) -> str:
+def check_token_loss(value: str) -> str:
     if value not in TOKEN_LOSSES:
         raise ValueError(f"token_loss: expected one of {TOKEN_LOSSES}, got {value!r}")
     return value
@@ -112,7 +112,7 @@ class TaggingHead(Head):
         super().__init__(task)
         self.proj = nn.Linear(in_dim, self.num_labels)
         self.crf = CRF(self.num_labels) if crf else None
-        self.token_loss = _check_token_loss(token_loss)
+        self.token_loss = check_token_loss(token_loss)
 
     def forward(self, h: torch.Tensor, mask: torch.Tensor | None = None, pair=None) -> torch.Tensor:
         return self.proj(h)  # causal-mtl eq. 12 (logits; softmax in loss/probs)
@@ -152,7 +152,7 @@ class RelationHead(Head):
 
     def __init__(self, task: TaskSpec, in_dim: int, *, rel_dim: int = 64, token_loss: str = "sum"):
         super().__init__(task)
-        self.token_loss = _check_token_loss(token_loss)
+        self.token_loss = check_token_loss(token_loss)
         self.U = nn.Linear(in_dim, rel_dim, bias=False)
         self.W = nn.Linear(in_dim, rel_dim, bias=True)  # its bias is b_p of eq. 14
         self.V = nn.Linear(rel_dim, self.num_labels, bias=False)

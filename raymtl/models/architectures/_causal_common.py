@@ -52,7 +52,7 @@ from raymtl.models.config import BaseConfig
 from raymtl.models.embeddings import build_embedder
 from raymtl.models.encoders import BiLSTMEncoder, CNNEncoder, pool
 from raymtl.models.gumbel import gumbel_sigmoid, gumbel_softmax
-from raymtl.models.heads import TOKEN_LOSSES, build_head
+from raymtl.models.heads import build_head, check_token_loss
 
 PAPER = "causal-mtl"
 TOKEN_KINDS = ("tagging", "relation")
@@ -74,8 +74,7 @@ class TowerConfig(BaseConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.token_loss not in TOKEN_LOSSES:
-            raise ValueError(f"token_loss: expected one of {TOKEN_LOSSES}, got {self.token_loss!r}")
+        check_token_loss(self.token_loss)
         if self.pool not in ("max", "mean", "last"):
             raise ValueError(f"pool: expected max, mean or last, got {self.pool!r}")
         if self.pair_mode not in ("concat", "interact"):
