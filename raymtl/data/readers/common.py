@@ -26,12 +26,19 @@ Span = tuple[int, int, str]  # (start, end, type): character offsets [start, end
 # --------------------------------------------------------------------------- tokenisation
 
 
-def tokenize(text: str, *, cuts: Iterable[int] = (), lower: bool = False) -> tuple[list[str], list[tuple[int, int]]]:
+# English clitics split off as their own token, as the Penn Treebank / Stanford tokenisation of
+# GloVe does (``it's`` -> ``it 's``, ``don't`` -> ``do n't``); only at the end of a word.
+CLITIC_RE = re.compile(r"(?i)(?<=\w)(n't|'s|'re|'ve|'ll|'d|'m)$")
+
+
+def tokenize(text: str, *, cuts: Iterable[int] = (), lower: bool = False,
+             split_clitics: bool = False) -> tuple[list[str], list[tuple[int, int]]]:
     """Tokenize raw ``text`` with :data:`TOKEN_RE`; return tokens and their ``(start, end)`` offsets.
 
     ``cuts`` are character positions that must fall on token boundaries (e.g. the ends of
     annotated spans such as ``chef`` in ``chef's``): the text is cut there first and each piece
     is tokenized on its own, so every annotated span is a whole number of tokens.
+    ``split_clitics``: a word ending in a clitic (:data:`CLITIC_RE`) becomes two tokens.
     """
     bounds = sorted({c for c in cuts if 0 < c < len(text)})
     pieces = zip([0, *bounds], [*bounds, len(text)])
@@ -39,14 +46,21 @@ def tokenize(text: str, *, cuts: Iterable[int] = (), lower: bool = False) -> tup
     offsets: list[tuple[int, int]] = []
     for a, b in pieces:
         for m in TOKEN_RE.finditer(text, a, b):
-            tok = m.group()
+            tok, start, end = m.group(), m.start(), m.end()
+            c = CLITIC_RE.search(tok) if split_clitics else None
+            if c is not None and c.start() > 0:
+                tokens.append(tok[:c.start()].lower() if lower else tok[:c.start()])
+                offsets.append((start, start + c.start()))
+                tok, start = tok[c.start():], start + c.start()
             tokens.append(tok.lower() if lower else tok)
-            offsets.append((m.start(), m.end()))
+            offsets.append((start, end))
     return tokens, offsets
 
 
-def words(text: str, *, lower: bool = False) -> list[str]:
+def words(text: str, *, lower: bool = False, split_clitics: bool = False) -> list[str]:
     """Just the tokens of :func:`tokenize` (no cuts, no offsets)."""
+    if split_clitics:
+        return tokenize(text, lower=lower, split_clitics=True)[0]
     return TOKEN_RE.findall(text.lower() if lower else text)
 
 
@@ -310,6 +324,19 @@ def holdout(keys: Iterable[str], fraction: float, seed: int | str = 0) -> set[st
     """The seeded subset of ``round(fraction * n)`` distinct keys that :func:`partition` holds out."""
     parts = partition(keys, {"held": fraction}, "kept", seed)
     return {k for k, p in parts.items() if p == "held"}
+
+
+def carve_dev(splits: Mapping[str, list], fraction: float, seed: int | str = 0) -> tuple[dict[str, list], str]:
+    """The one dev-carving rule: ``dev`` = the :func:`holdout` of the train example ids, the rest
+    stays train (file order kept). Returns the new splits and the note that says how."""
+    train = list(splits["train"])
+    dev_ids = holdout([ex.id for ex in train], fraction, seed)
+    out = {k: list(v) for k, v in splits.items() if k != "train"}
+    out = {"train": [ex for ex in train if ex.id not in dev_ids], "dev": [ex for ex in train if ex.id in dev_ids],
+           **out}
+    note = (f"dev = {len(out['dev'])} of the {len(train)} train examples, held out by sha256(seed:id) with "
+            f"dev_fraction={fraction}, seed={seed} (the corpus has no dev split)")
+    return out, note
 
 
 # --------------------------------------------------------------------------- XML with line numbers
