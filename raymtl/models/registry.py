@@ -7,22 +7,16 @@ dataclass and an ``MTLModel`` subclass, listed in ``architectures/__init__.py``'
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Mapping
 
 from raymtl.data.schema import TaskSpec
 from raymtl.configs import from_mapping
 from raymtl.errors import ConfigError
+from raymtl.models.architectures import ARCHITECTURES
 from raymtl.models.base import MTLModel, check_task_kinds
+from raymtl.models.entry import Architecture
 
-
-@dataclass(frozen=True)
-class Architecture:
-    name: str
-    model_cls: type[MTLModel]
-    config_cls: type
-    family: str  # "causal-mtl" | "disparate-label-spaces" | "graph-mtl"
-    summary: str = ""
+__all__ = ["Architecture", "ArchitectureRegistry", "build_config", "default_registry"]
 
 
 def build_config(arch: Architecture, values: Mapping[str, Any] | None, *, where: str = "model") -> Any:
@@ -63,6 +57,4 @@ class ArchitectureRegistry:
 
 
 def default_registry() -> ArchitectureRegistry:
-    from raymtl.models.architectures import ARCHITECTURES
-
     return ArchitectureRegistry(ARCHITECTURES)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Mapping
 
 from raymtl.data.readers import common
-from raymtl.data.registry import DatasetEntry, ReadResult, RemoteFile
+from raymtl.data.entry import DatasetEntry, ReadResult, RemoteFile
 from raymtl.data.schema import Example, TaskSpec
 from raymtl.errors import DataError
 

@@ -17,7 +17,7 @@ from typing import Mapping
 
 from raymtl.data.readers import common
 from raymtl.data.readers.conll_columns import infer_tagging_tasks, read_columns
-from raymtl.data.registry import DatasetEntry, ReadResult, RemoteFile
+from raymtl.data.entry import DatasetEntry, ReadResult, RemoteFile
 
 SPLITS = {"train": "eng.train", "dev": "eng.testa", "test": "eng.testb"}
 COLUMNS = {0: "tokens", 1: "pos", 2: "chunk", 3: "ner"}

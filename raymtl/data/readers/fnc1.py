@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Mapping
 
 from raymtl.data.readers import common
-from raymtl.data.registry import DatasetEntry, ReadResult, RemoteFile
+from raymtl.data.entry import DatasetEntry, ReadResult, RemoteFile
 from raymtl.data.schema import Example, TaskSpec
 from raymtl.errors import DataError
 
@@ -45,7 +45,7 @@ TEST_FRACTION = 0.1
 def _rows(path: Path, header: tuple[str, ...]):
     """``(line, row)`` for each data row; a wrong header or column count is a DataError."""
     with open(path, encoding="utf-8", newline="") as f:
-        reader = csv.reader(f)
+        reader = csv.reader(f, strict=True)  # strict: a quoted field cut at end of file is an error
         try:
             first = next(reader, None)
             if first is None or tuple(c.lstrip("\ufeff") for c in first) != header:

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Mapping
 
 from raymtl.data.readers import common
-from raymtl.data.registry import DatasetEntry, ReadResult
+from raymtl.data.entry import DatasetEntry, ReadResult
 from raymtl.data.schema import Example, TaskSpec
 from raymtl.errors import DataError
 
@@ -81,6 +81,10 @@ def _tokens(value: object, *, path: Path, line: int, field_name: str) -> list[st
     raise DataError("expected a list of strings or a string", file=path, line=line, field=field_name)
 
 
+def _is_index(x: object) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
 def _example(obj: object, split: str, n: int, path: Path, tasks: dict[str, TaskSpec]) -> Example:
     if not isinstance(obj, dict):
         raise DataError("expected a JSON object", file=path, line=n, field="line")
@@ -93,9 +97,10 @@ def _example(obj: object, split: str, n: int, path: Path, tasks: dict[str, TaskS
         raise DataError("no tokens (give 'tokens' or 'text')", file=path, line=n, field="tokens")
     if obj.get("offsets") is not None:
         try:
-            offsets = [(int(a), int(b)) for a, b in obj["offsets"]]
+            offsets = [(a, b) for a, b in obj["offsets"]]
         except (TypeError, ValueError):
             raise DataError("offsets must be [start, end] pairs", file=path, line=n, field="offsets") from None
+        # no int() here: it would truncate 1.7 and accept "3"; Example.validate checks ints and ranges
     text_b = obj.get("text_b")
     if text_b is not None:
         text_b = _tokens(text_b, path=path, line=n, field_name="text_b")
@@ -112,16 +117,22 @@ def _example(obj: object, split: str, n: int, path: Path, tasks: dict[str, TaskS
                             field=f"labels.{name}")
         if spec.kind == "relation":
             try:
-                value = [(int(h), int(t), str(ty)) for h, t, ty in value]
+                value = [(h, t, ty) for h, t, ty in value]
             except (TypeError, ValueError):
                 raise DataError("relations must be [head, tail, type] triples", file=path, line=n,
                                 field=f"labels.{name}") from None
+            if not all(_is_index(h) and _is_index(t) and isinstance(ty, str) for h, t, ty in value):
+                raise DataError("relations must be [head, tail, type] with integer token indices and a type "
+                                "string", file=path, line=n, field=f"labels.{name}")
             used = [ty for _, _, ty in value]
         elif spec.kind == "classify":
+            if not isinstance(value, str):
+                raise DataError(f"expected one label string, got {type(value).__name__} {value!r:.40}", file=path,
+                                line=n, field=f"labels.{name}")
             used = [value]
         elif spec.kind == "multilabel":
-            if not isinstance(value, list):
-                raise DataError("expected a list of labels", file=path, line=n, field=f"labels.{name}")
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise DataError("expected a list of label strings", file=path, line=n, field=f"labels.{name}")
             value = sorted(set(value))
             used = value
         else:

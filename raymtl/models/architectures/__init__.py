@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from raymtl.models.architectures import (cmtl, cmtl_direct, cmtl_indirect, fsmtl, hmtl, hmtl_lt, spmtl, stl_bilstm,
                                          stl_cnn)
-from raymtl.models.registry import Architecture
+from raymtl.models.entry import Architecture
 
 _C = "causal-mtl"
 
