@@ -8,8 +8,10 @@ its root (symlinks resolved). Both raise :class:`~raymtl.errors.ConfigError` nam
 
 from __future__ import annotations
 
+import glob
 import os
 import re
+import shutil
 from pathlib import Path
 
 from raymtl.errors import ConfigError
@@ -19,8 +21,11 @@ _NAME_RE = re.compile(r"[A-Za-z0-9._+=,@-]+")
 MAX_NAME = 200
 
 
-def check_name(name: object, *, key: str = "name", file: str | Path | None = None) -> str:
-    """``name`` if it is a safe single directory name, else ConfigError naming ``key``."""
+def check_name(name: object, *, key: str = "name", file: str | Path | None = None,
+               what: str = "a run/experiment name", under: str = "--storage") -> str:
+    """``name`` if it is a safe single directory name, else ConfigError naming ``key``.
+
+    The one rule for every name that becomes a path: runs, experiments, datasets, splits, tasks."""
     if not isinstance(name, str) or not name:
         raise ConfigError(f"expected a non-empty name, got {name!r}", file=file, key=key)
     problem = None
@@ -38,8 +43,8 @@ def check_name(name: object, *, key: str = "name", file: str | Path | None = Non
         bad = sorted({c for c in name if not _NAME_RE.fullmatch(c)})
         problem = f"contains characters outside [A-Za-z0-9._+=,@-]: {''.join(bad)!r}"
     if problem:
-        raise ConfigError(f"name {name!r} {problem}; a run/experiment name must be one directory name "
-                          "(it is created under --storage)", file=file, key=key)
+        raise ConfigError(f"name {name!r} {problem}; {what} must be one directory name "
+                          f"(it is created under {under})", file=file, key=key)
     return name
 
 
@@ -51,6 +56,42 @@ def inside(root: str | Path, path: str | Path, *, key: str = "path", file: str |
     if target != root_r and root_r not in target.parents:
         raise ConfigError(f"{str(path)!r} resolves to {target}, outside {root_r}", file=file, key=key)
     return target
+
+
+def overlap(a: str | Path, b: str | Path) -> str | None:
+    """How resolved paths ``a`` and ``b`` overlap ("equal to", "inside", "containing"), or None."""
+    ra, rb = Path(a).expanduser().resolve(), Path(b).expanduser().resolve()
+    if ra == rb:
+        return "equal to"
+    if rb in ra.parents:
+        return "inside"
+    if ra in rb.parents:
+        return "containing"
+    return None
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def sweep_stale(directory: str | Path, prefix: str) -> list[Path]:
+    """Remove ``directory/PREFIX<pid>-*`` entries whose creating process is gone (left by a kill)."""
+    removed = []
+    directory = Path(directory)
+    if not directory.is_dir():
+        return removed
+    for entry in directory.glob(f"{glob.escape(prefix)}*"):
+        pid = entry.name[len(prefix):].split("-", 1)[0]
+        if pid.isdigit() and not pid_alive(int(pid)) and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
+            removed.append(entry)
+    return removed
 
 
 def run_dir(storage: str | Path, name: str, *, key: str = "--name") -> Path:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from raymtl.data.schema import SCHEMA_VERSION, TaskSpec
-from raymtl.errors import DataError
+from raymtl.errors import ConfigError, DataError
+from raymtl.safety import check_name
 
 MANIFEST_NAME = "manifest.json"
+_SHARD_RE = re.compile(r"part-[0-9]{5,}\.arrow")
 
 
 @dataclass
@@ -78,21 +81,37 @@ class Manifest:
 
     @classmethod
     def from_dict(cls, d: dict, *, file: str | Path | None = None) -> "Manifest":
+        if not isinstance(d, dict):
+            raise DataError(f"expected a JSON object, got {type(d).__name__}", file=file)
         try:
             if d.get("schema_version") != SCHEMA_VERSION:
                 raise DataError(f"schema version {d.get('schema_version')} is not {SCHEMA_VERSION}; re-run "
                                 "`raymtl data prepare`", file=file, field="schema_version")
-            return cls(
+            if not isinstance(d["splits"], dict) or not isinstance(d["tasks"], list):
+                raise DataError("'splits' must be an object and 'tasks' a list", file=file, field="splits")
+            tasks = [TaskSpec.from_dict(t) for t in d["tasks"]]
+            splits = {s: SplitInfo(rows=i["rows"], shards=[ShardInfo(**sh) for sh in i["shards"]],
+                                   label_counts=i.get("label_counts", {}), task_rows=i.get("task_rows", {}))
+                      for s, i in d["splits"].items()}
+            for s, info in splits.items():  # shards are read below the dataset directory only
+                try:
+                    check_name(s, key=f"splits.{s}", what="a split name", under="the dataset directory")
+                except ConfigError as e:
+                    raise DataError(str(e).split(": ", 1)[-1], file=file, field="splits") from None
+                for sh in info.shards:
+                    parts = str(sh.path).split("/")
+                    if len(parts) != 2 or parts[0] != s or not _SHARD_RE.fullmatch(parts[1]):
+                        raise DataError(f"shard path {sh.path!r} is not {s}/part-NNNNN.arrow", file=file,
+                                        field=f"splits.{s}.shards")
+            m = cls(
                 name=d["name"], reader=d["reader"], created=d.get("created", ""), joint=d.get("joint", True),
                 options=d.get("options", {}), rows_per_shard=d.get("rows_per_shard", 0), notes=d.get("notes", []),
-                sources=d["sources"], tasks=[TaskSpec.from_dict(t) for t in d["tasks"]],
-                splits={s: SplitInfo(rows=i["rows"], shards=[ShardInfo(**sh) for sh in i["shards"]],
-                                     label_counts=i.get("label_counts", {}), task_rows=i.get("task_rows", {}))
-                        for s, i in d["splits"].items()},
-                vocab=[(w, int(c)) for w, c in d["vocab"]],
-            )
+                sources=d["sources"], tasks=tasks, splits=splits, vocab=[(w, int(c)) for w, c in d["vocab"]])
         except KeyError as e:
             raise DataError(f"manifest lacks {e.args[0]!r}", file=file, field=str(e.args[0])) from None
+        except (TypeError, ValueError, AttributeError) as e:  # wrong shapes or values (a hand-edited manifest)
+            raise DataError(f"malformed manifest: {e}", file=file) from None
+        return m
 
     def save(self, directory: Path) -> Path:
         path = Path(directory) / MANIFEST_NAME

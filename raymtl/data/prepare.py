@@ -3,7 +3,10 @@
 Nothing is half-written: shards go to a temporary directory beside the target, which is renamed
 into place when complete. A lock file serialises concurrent prepares of the same dataset, so two
 at once end with one valid shard set. Unchanged inputs (same source checksums, reader options and
-shard size) make a re-run a no-op.
+shard size) and shards that still match their manifest make a re-run a no-op.
+
+Nothing prepare did not write is ever replaced: the target may not be, lie inside or contain the
+source directory, and an existing target is replaced only when it carries a raymtl manifest.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from raymtl.data.manifest import MANIFEST_NAME, Manifest, SplitInfo
 from raymtl.data.registry import DatasetEntry
 from raymtl.data.schema import Example, TaskSpec
 from raymtl.data.shards import sha256_file, write_shards
-from raymtl.errors import DataError
+from raymtl.errors import ConfigError, DataError
+from raymtl.safety import check_name, overlap
 
 DEFAULT_ROWS_PER_SHARD = 2000
 
@@ -93,9 +97,11 @@ def _is_up_to_date(target: Path, reader: str, options: dict, rows_per_shard: int
         path = Path(old.options.get("_source_dir", "")) / name
         if not path.exists() or sha256_file(path) != digest:
             return None
+    # Shards must still match the manifest (a corrupted shard is rebuilt without --force).
     for split in old.splits.values():
         for shard in split.shards:
-            if not (target / shard.path).exists():
+            path = target / shard.path
+            if not path.is_file() or path.stat().st_size != shard.bytes or sha256_file(path) != shard.sha256:
                 return None
     return old
 
@@ -108,9 +114,17 @@ def prepare(entry: DatasetEntry, source: Path, out_root: Path, *,
     if not source.is_dir():
         raise DataError(f"source directory of dataset {entry.name!r} not found", file=source)
     out_root = Path(out_root)
+    check_name(entry.name, key="name", what="a dataset name", under="the shards root")
     target = out_root / entry.name
+    how = overlap(target, source)
+    if how is not None:
+        raise DataError(f"output directory {target.resolve()} is {how} the source directory {source.resolve()}; "
+                        "preparing would replace the raw corpus: pick another --out / RAYMTL_SHARDS_DIR",
+                        file=target, field="--out")
+    _check_replaceable(target)  # before any work, and again at the swap
     opts = {**dict(entry.options), **dict(options or {}), "_source_dir": str(source.resolve())}
     with _lock(out_root / f".{entry.name}.lock"):
+        _remove_leftovers(out_root, entry.name)
         if not force:
             old = _is_up_to_date(target, entry.name, opts, rows_per_shard)
             if old is not None:
@@ -119,6 +133,10 @@ def prepare(entry: DatasetEntry, source: Path, out_root: Path, *,
         log(f"{entry.name}: reading {source}")
         result = entry.reader(source, opts)
         splits = {name: list(exs) for name, exs in result.splits.items()}
+        for split in splits:  # a split becomes a directory under the target
+            _check_path_name(split, "split", source)
+        for t in result.tasks:  # a task names Arrow columns, TensorBoard tags and run paths
+            _check_path_name(t.name, "task", source)
         task_map = {t.name: t for t in result.tasks}
         for split, exs in splits.items():
             for ex in exs:
@@ -174,9 +192,35 @@ def prepare(entry: DatasetEntry, source: Path, out_root: Path, *,
         return PrepareResult(target, manifest, rebuilt=True)
 
 
+def _check_path_name(name: object, what: str, source: Path) -> None:
+    try:
+        check_name(name, key=what, what=f"a {what} name", under="the dataset's shard directory")
+    except ConfigError as e:
+        raise DataError(str(e).split(": ", 1)[-1], file=source, field=what) from None
+
+
+def _remove_leftovers(out_root: Path, name: str) -> None:
+    """Temporary and old directories of ``name`` left by a killed prepare (the lock is held, so no
+    live prepare of ``name`` owns them)."""
+    if not out_root.is_dir():
+        return
+    for pattern in (f".{name}.tmp-*", f".{name}.old-*"):
+        for leftover in out_root.glob(pattern):  # ``name`` passed check_name: no glob characters
+            if leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _check_replaceable(target: Path) -> None:
+    if target.is_symlink() or (target.exists() and not (target / MANIFEST_NAME).is_file()):
+        raise DataError("exists and is not a raymtl shard directory (no manifest.json); refusing to replace it",
+                        file=target, field="--out")
+
+
 def _swap_into_place(tmp: Path, target: Path) -> None:
-    """Replace ``target`` by ``tmp`` with renames only, so readers never see a mix."""
+    """Replace ``target`` by ``tmp`` with renames only, so readers never see a mix. Only a
+    directory that carries a raymtl manifest is ever replaced."""
     old = None
+    _check_replaceable(target)
     if target.exists():
         old = target.with_name(f".{target.name}.old-{os.getpid()}")
         os.replace(target, old)

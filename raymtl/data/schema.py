@@ -82,10 +82,21 @@ class Example:
 
     def validate(self, tasks: dict[str, TaskSpec]) -> None:
         """Raise ``ValueError`` naming the field when a label does not fit its task."""
-        if not self.tokens:
+        if not isinstance(self.id, str):
+            raise ValueError(f"example {self.id!r} [id]: expected a string id")
+        if not isinstance(self.tokens, list) or not self.tokens:
             raise ValueError(f"example {self.id!r} [tokens]: empty token list")
+        if not _all_str(self.tokens):
+            raise ValueError(f"example {self.id!r} [tokens]: every token must be a string")
+        if self.text_b is not None and not (isinstance(self.text_b, list) and _all_str(self.text_b)):
+            raise ValueError(f"example {self.id!r} [text_b]: expected a list of strings")
         if self.offsets is not None and len(self.offsets) != len(self.tokens):
             raise ValueError(f"example {self.id!r} [offsets]: {len(self.offsets)} offsets for {len(self.tokens)} tokens")
+        for o in self.offsets or ():
+            if not (isinstance(o, (list, tuple)) and len(o) == 2 and all(_is_int(x) for x in o)
+                    and 0 <= o[0] <= o[1] <= INT32_MAX):
+                raise ValueError(f"example {self.id!r} [offsets]: {o!r:.40} is not a (start, end) pair of "
+                                 f"integers with 0 <= start <= end <= {INT32_MAX}")
         for name, value in self.labels.items():
             spec = tasks.get(name)
             if spec is None:
@@ -94,18 +105,37 @@ class Example:
             if spec.kind == "tagging":
                 if not isinstance(value, list) or len(value) != n:
                     raise ValueError(f"example {self.id!r} [labels.{name}]: expected {n} tags, got {value!r:.80}")
+                if not _all_str(value):
+                    raise ValueError(f"example {self.id!r} [labels.{name}]: every tag must be a string")
             elif spec.kind == "relation":
-                for rel in value:  # type: ignore[union-attr]
+                if not isinstance(value, list):
+                    raise ValueError(f"example {self.id!r} [labels.{name}]: expected a list of relations")
+                for rel in value:
+                    if not (isinstance(rel, (list, tuple)) and len(rel) == 3 and _is_int(rel[0]) and _is_int(rel[1])
+                            and isinstance(rel[2], str)):
+                        raise ValueError(f"example {self.id!r} [labels.{name}]: relation {rel!r:.60} is not "
+                                         "(head index, tail index, type string)")
                     h, t, _ = rel
                     if not (0 <= h < n and 0 <= t < n):
                         raise ValueError(f"example {self.id!r} [labels.{name}]: relation {rel} outside {n} tokens")
             elif spec.kind == "multilabel":
-                if not isinstance(value, list):
-                    raise ValueError(f"example {self.id!r} [labels.{name}]: expected a list of labels")
+                if not isinstance(value, list) or not _all_str(value):
+                    raise ValueError(f"example {self.id!r} [labels.{name}]: expected a list of label strings")
             elif not isinstance(value, str):
                 raise ValueError(f"example {self.id!r} [labels.{name}]: expected one label string")
             if spec.pairwise and self.text_b is None:
                 raise ValueError(f"example {self.id!r} [text_b]: task {name!r} is pairwise but the example has no text_b")
+
+
+INT32_MAX = 2**31 - 1  # offsets and relation indices are int32 in Arrow
+
+
+def _is_int(x: object) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _all_str(values: list) -> bool:
+    return all(isinstance(v, str) for v in values)
 
 
 def label_column(task: str) -> str:
