@@ -51,8 +51,8 @@ DATASETS = [e.name for e in ENTRIES if e.folder]
 
 def test_registry_names_and_entries():
     assert REGISTRY.names() == sorted([
-        "conll-columns", "conll04", "conll2003", "fnc1", "fudan-mtl-16", "jsonl", "semeval14-restaurants",
-        "semeval16-absa-lapt", "semeval16-absa-rest", "semeval16-stance", "twitter-target-dong14"])
+        "conll-columns", "conll04", "conll2003", "fnc1", "fudan-mtl-16", "jsonl", "semeval14",
+        "semeval14-restaurants", "semeval16-absa-lapt", "semeval16-absa-rest", "semeval16-stance", "twitter-target-dong14"])
     assert len(DatasetRegistry(ENTRIES).names()) == len(ENTRIES)
     for e in ENTRIES:
         assert e.description and callable(e.reader)
@@ -62,7 +62,7 @@ def test_registry_names_and_entries():
                 assert f.url.startswith("https://raw.githubusercontent.com/"), f.url
                 assert len(f.sha256) == 64
         else:
-            assert e.name in ("conll-columns", "jsonl")
+            assert e.name in ("conll-columns", "jsonl", "semeval14")
 
 
 @pytest.mark.parametrize("name", DATASETS)

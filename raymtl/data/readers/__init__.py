@@ -11,6 +11,7 @@ from raymtl.data.readers import (conll04, conll2003, conll_columns, fnc1, fudan_
 
 ENTRIES: tuple = (
     semeval14.ENTRY,
+    semeval14.GENERIC,
     semeval16_absa.ENTRY_REST,
     semeval16_absa.ENTRY_LAPT,
     fudan_mtl.ENTRY,
