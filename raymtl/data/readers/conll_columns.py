@@ -94,6 +94,7 @@ def read_columns(path: Path, split: str, columns: Mapping[int, str], schemes: Ma
         examples.append(Example(id=f"{split}-{start_line}", tokens=[r[tok_idx] for r in rows], labels=labels))
         rows.clear()
 
+    width = first_line = 0  # the file's column count, fixed by its first token line
     for n, line in enumerate(common.read_lines(path), 1):
         cols = line.split()
         if not cols:
@@ -104,6 +105,11 @@ def read_columns(path: Path, split: str, columns: Mapping[int, str], schemes: Ma
             continue
         if len(cols) < need:
             raise DataError(f"expected at least {need} columns, got {len(cols)}", file=path, line=n, field="columns")
+        if not width:
+            width, first_line = len(cols), n
+        elif len(cols) != width:  # with negative indices a short (truncated) line would still parse
+            raise DataError(f"expected {width} columns as on line {first_line}, got {len(cols)} (a truncated or "
+                            "malformed line?)", file=path, line=n, field="columns")
         if not rows:
             start_line = n
         rows.append(cols)
