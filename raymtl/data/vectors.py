@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable, Mapping
 
 import numpy as np
 import torch
@@ -76,16 +77,30 @@ def _read_text(path: Path, words: set[str]) -> dict[str, np.ndarray]:
     return out
 
 
-def load_vectors(source: str, vocab: Vocab, *, seed: int = 0) -> AlignedVectors:
-    """Vectors for every word of ``vocab`` from ``source`` (``glove-6b-50d`` or a text file path).
-
-    Lookup tries the word, then its lower-case form. OOV words get N(0, 0.1²) vectors.
-    """
-    words = set(vocab.itos[2:])
+def read_vectors(source: str, words: Iterable[str]) -> dict[str, np.ndarray]:
+    """The vectors of ``words`` (and of their lower-case forms) found in ``source``."""
+    words = set(words)
     lookup = words | {w.lower() for w in words}
     table = _read_package(lookup) if source == GLOVE_PACKAGE else _read_text(Path(source), lookup)
     if not table:
         raise DataError("no vocabulary word was found in the vectors", file=source, field="data.vectors")
+    return table
+
+
+def has_vector(table: Mapping[str, np.ndarray], word: str) -> bool:
+    return word in table or word.lower() in table
+
+
+def extend_with_vectors(vocab: Vocab, words: Iterable[str], table: Mapping[str, np.ndarray]) -> Vocab:
+    """``vocab`` plus the ``words`` it lacks that have a vector in ``table`` (appended, sorted), so
+    a dev/test word gets its pretrained vector instead of ``<unk>``; ``n_train`` marks where they start."""
+    extra = sorted({vocab.norm(w) for w in words if w not in vocab and has_vector(table, vocab.norm(w))})
+    return Vocab(vocab.itos + tuple(extra), vocab.lowercase, n_train=vocab.n_train)
+
+
+def align_vectors(table: Mapping[str, np.ndarray], vocab: Vocab, *, seed: int = 0) -> AlignedVectors:
+    """The ``[len(vocab), dim]`` matrix of ``table``'s vectors; lookup tries the word, then its
+    lower-case form. OOV words get N(0, 0.1²) vectors (``<unk>`` too: word dropout trains it)."""
     dim = len(next(iter(table.values())))
     rng = np.random.default_rng(seed)
     weights = rng.normal(0.0, 0.1, size=(len(vocab), dim)).astype(np.float32)
@@ -101,3 +116,8 @@ def load_vectors(source: str, vocab: Vocab, *, seed: int = 0) -> AlignedVectors:
             weights[i] = v
             found += 1
     return AlignedVectors(torch.from_numpy(weights), found, len(oov), oov[:50])
+
+
+def load_vectors(source: str, vocab: Vocab, *, seed: int = 0) -> AlignedVectors:
+    """Vectors for every word of ``vocab`` from ``source`` (``glove-6b-50d`` or a text file path)."""
+    return align_vectors(read_vectors(source, vocab.itos[2:]), vocab, seed=seed)

@@ -1,4 +1,9 @@
-"""Token vocabulary built from one or more manifests (index 0 = padding, 1 = unknown)."""
+"""Token vocabulary built from one or more manifests (index 0 = padding, 1 = unknown).
+
+``itos[:n_train]`` are the train split's words; any after them are words seen only in other
+splits (or cut by ``min_freq``/``max_size``) that were added because they have a pretrained
+vector (:func:`raymtl.data.vectors.extend_with_vectors`): no label of those splits is used.
+"""
 
 from __future__ import annotations
 
@@ -15,9 +20,18 @@ PAD, UNK = "<pad>", "<unk>"
 class Vocab:
     itos: tuple[str, ...]
     lowercase: bool = False
+    n_train: int = 0  # 0: every entry comes from the train split
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_stoi", {w: i for i, w in enumerate(self.itos)})
+        if not self.n_train:
+            object.__setattr__(self, "n_train", len(self.itos))
+
+    def norm(self, word: str) -> str:
+        return word.lower() if self.lowercase else word
+
+    def __contains__(self, word: str) -> bool:
+        return self.norm(word) in self._stoi  # type: ignore[attr-defined]
 
     @classmethod
     def from_counts(cls, counts: Iterable[tuple[str, int]], *, min_freq: int = 1, max_size: int | None = None,
@@ -45,3 +59,13 @@ class Vocab:
         if self.lowercase:
             return [stoi.get(w.lower(), 1) for w in words]
         return [stoi.get(w, 1) for w in words]
+
+
+def oov_rate(vocab: Vocab, counts: Iterable[tuple[str, int]]) -> tuple[float, int]:
+    """(share of the tokens that map to ``<unk>``, number of tokens) of a split's token counts."""
+    total = unk = 0
+    for w, c in counts:
+        total += c
+        if w not in vocab:
+            unk += c
+    return (unk / total if total else 0.0), total

@@ -9,6 +9,7 @@ is one stream carrying all its selected tasks; a disjoint dataset gives one stre
 
 from __future__ import annotations
 
+import collections
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -16,12 +17,13 @@ from typing import Callable
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import torch
 
 from raymtl.data.batch import Batch, BatchEncoder
 from raymtl.data.manifest import Manifest
 from raymtl.data.schema import TaskSpec, label_column
 from raymtl.data.shards import load_manifest, open_split
-from raymtl.data.vocab import Vocab
+from raymtl.data.vocab import Vocab, oov_rate
 from raymtl.errors import ConfigError, DataError
 from raymtl.paths import data_dir, shards_dir
 from raymtl.train.config import TrainConfig
@@ -86,15 +88,82 @@ class TrainData:
         self.cfg = cfg
         self.locations = locations
         self.manifests: dict[str, Manifest] = {ds: load_manifest(loc) for ds, loc in locations.items()}
-        self.vocab = Vocab.from_manifests(list(self.manifests.values()), min_freq=cfg.data.min_freq,
-                                          max_size=cfg.data.max_vocab, lowercase=cfg.data.lowercase)
+        self._tables: dict[tuple[str, str], pa.Table] = {}
+        self.vector_table: dict[str, np.ndarray] | None = None
+        self._unk_p: torch.Tensor | None = None
+        self.vocab = self._build_vocab()
         self.specs: list[TaskSpec] = []
         self._by_dataset: dict[str, dict[str, str]] = {ds: {} for ds in locations}  # ds -> task -> key
         for t in cfg.tasks:
             ds, task = cfg.task_ref(t.name)
             self.specs.append(replace(self.manifests[ds].task(task), name=t.name))
             self._by_dataset[ds][task] = t.name
-        self._tables: dict[tuple[str, str], pa.Table] = {}
+
+    def split_counts(self, ds: str, split: str) -> list[tuple[str, int]]:
+        """Token counts of one split (text and text_b), read from its shards' token columns."""
+        table = self.table(ds, split)
+        counts: collections.Counter = collections.Counter()
+        for col in ("tokens", "text_b"):
+            if col in table.column_names:
+                vc = pc.value_counts(pc.list_flatten(table.column(col)))
+                counts.update(dict(zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist())))
+        counts.pop(None, None)
+        return list(counts.items())
+
+    def _build_vocab(self) -> Vocab:
+        """The train split's words; with vectors, plus the words of every split that have one.
+        Fills ``vocab_report``: where the words came from and each split's OOV rate."""
+        d = self.cfg.data
+        base = Vocab.from_manifests(list(self.manifests.values()), min_freq=d.min_freq, max_size=d.max_vocab,
+                                    lowercase=d.lowercase)
+        counts = {(ds, split): self.split_counts(ds, split) for ds, m in self.manifests.items() for split in m.splits}
+        vocab = base
+        if d.vectors:
+            from raymtl.data.vectors import extend_with_vectors, read_vectors
+
+            seen = {w for c in counts.values() for w, _ in c} if d.vectors_all_splits else set()
+            self.vector_table = read_vectors(d.vectors, set(base.itos[2:]) | seen)
+            vocab = extend_with_vectors(base, seen, self.vector_table)
+        self.vocab_report = {
+            "train_words": base.n_train - 2, "pretrained_only_words": len(vocab) - vocab.n_train,
+            "pretrained_only_examples": list(vocab.itos[vocab.n_train:vocab.n_train + 20]),
+            "oov": {f"{ds}/{split}": {"tokens": n, "oov": round(rate, 5),
+                                      "oov_train_vocab": round(oov_rate(base, c)[0], 5)}
+                    for (ds, split), c in counts.items() for rate, n in [oov_rate(vocab, c)]},
+        }
+        return vocab
+
+    def vocab_summary(self) -> str:
+        r = self.vocab_report
+        rates = ", ".join(f"{k} {v['oov']:.1%}" + (f" (train vocabulary alone: {v['oov_train_vocab']:.1%})"
+                                                  if v["oov_train_vocab"] != v["oov"] else "")
+                          for k, v in r["oov"].items())
+        return (f"vocabulary: {r['train_words']} train words + {r['pretrained_only_words']} words of other splits "
+                f"with pretrained vectors; <unk> token rate: {rates}")
+
+    def unk_probabilities(self) -> torch.Tensor:
+        """``[V]``: the chance a training token becomes ``<unk>``, α / (α + train count) (word dropout)."""
+        alpha = float(self.cfg.data.unk_dropout)
+        counts = torch.zeros(len(self.vocab), dtype=torch.float64)
+        for m in self.manifests.values():
+            for w, c in m.vocab:
+                i = self.vocab.id(w)
+                if i > 1:
+                    counts[i] += c
+        p = alpha / (alpha + counts) if alpha > 0 else torch.zeros_like(counts)
+        p[:2] = 0.0  # padding stays padding
+        return p.float()
+
+    def drop_words(self, batch: Batch) -> Batch:
+        """A training batch with word dropout to ``<unk>`` applied (torch's RNG, which the loop
+        seeds per epoch and rank, so resumed runs drop the same words)."""
+        if self.cfg.data.unk_dropout <= 0:
+            return batch
+        if self._unk_p is None:
+            self._unk_p = self.unk_probabilities()
+        drop = lambda t: t.masked_fill(torch.rand(t.shape) < self._unk_p[t], 1)  # noqa: E731
+        return replace(batch, tokens=drop(batch.tokens),
+                       pair_tokens=drop(batch.pair_tokens) if batch.pair_tokens is not None else None)
 
     @property
     def weights(self) -> dict[str, float]:
