@@ -13,6 +13,7 @@ import pytest
 from raymtl.data.readers import ENTRIES, common, conll_columns, conll2003, jsonl
 from raymtl.data.registry import DatasetRegistry, ReadResult, default_registry
 from raymtl.data.schema import Example
+from raymtl.errors import DataError
 
 REGISTRY = default_registry()
 
@@ -395,8 +396,30 @@ def test_conll_columns_schemes_and_defaults(tmp_path):
     assert a.labels["ner"] == ["B-PER", "O", "O", "B-LOC", "I-LOC"]
     assert a.labels["chunk"] == ["B-NP", "B-VP", "B-PP", "B-NP", "I-NP"]
     assert b.labels["chunk"] == ["B-X"]
-    default = conll_columns.read(tmp_path, {})  # tokens + last column, no conversion
-    assert default.splits["train"][0].labels == {"tags": ["I-NP", "I-VP", "I-PP", "I-NP", "I-NP"]}
+    default = conll_columns.read(tmp_path, {})  # tokens + last column: BIO detected, stray I- starts a span
+    assert default.splits["train"][0].labels == {"tags": ["B-NP", "B-VP", "B-PP", "B-NP", "I-NP"]}
+    assert [(t.scheme, t.metric) for t in default.tasks] == [("BIO", "f1")]
+    pos = conll_columns.read(tmp_path, {"columns": {0: "tokens", 1: "ner"}, "metrics": {"ner": "acc"}})
+    assert pos.splits["train"][0].labels["ner"] == ["S-PER", "O", "O", "B-LOC", "E-LOC"]  # kept as tags
+    assert [(t.scheme, t.metric) for t in pos.tasks] == [(None, "acc")]
+
+
+def test_conll_columns_detects_span_tags_else_accuracy(tmp_path):
+    """CoNLL-2000 shape (word POS chunk, train + test, no dev): chunk is BIO (span F1), POS is
+    token classification (accuracy); BIOES is converted to BIO; f1 on POS tags is refused."""
+    (tmp_path / "train.txt").write_text("He PRP B-NP S-PER\nran VBD B-VP O\n\nWe PRP B-NP B-X\nsat VBD B-VP E-X\n",
+                                        encoding="utf-8")
+    (tmp_path / "test.txt").write_text("It PRP B-NP O\n", encoding="utf-8")
+    r = conll_columns.read(tmp_path, {"columns": {0: "tokens", 1: "pos", 2: "chunk", 3: "ner"}})
+    assert {t.name: (t.scheme, t.metric) for t in r.tasks} == {
+        "pos": (None, "acc"), "chunk": ("BIO", "f1"), "ner": ("BIO", "f1")}
+    assert r.splits["train"][1].labels["ner"] == ["B-X", "I-X"]
+    assert conll_columns.detect_scheme({"NN", "O"}) is None and conll_columns.detect_scheme({"O"}) is None
+    assert conll_columns.detect_scheme({"B-X", "L-X", "U-Y", "O"}) == "BILOU"
+    with pytest.raises(DataError, match="metric f1 needs span tags"):
+        conll_columns.read(tmp_path, {"columns": {0: "tokens", 1: "pos"}, "metrics": {"pos": "f1"}})
+    with pytest.raises(DataError, match="unknown task 'tags'"):
+        conll_columns.read(tmp_path, {"columns": {0: "tokens", 1: "pos"}, "metrics": {"tags": "acc"}})
 
 
 # --------------------------------------------------------------------------- pairwise classification

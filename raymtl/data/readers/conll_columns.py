@@ -12,6 +12,12 @@ Options:
   converted to BIO (see :func:`common.to_bio`). Tasks without a scheme are kept as they are.
 - ``splits``: split name -> file name inside the source directory. Default: the files whose
   name (without extension) is ``train``, ``dev``/``valid``/``validation`` (-> ``dev``) or ``test``.
+  Without a dev file, ``prepare`` carves dev from train (option ``dev_fraction``, default 10%).
+- ``metrics``: task -> ``f1`` (span micro F1) or ``acc`` (token accuracy). Default: a task whose
+  tags all look like ``O``/``B-X``/``I-X`` (or BIOES / BILOU: converted to BIO) is scored by span F1;
+  any other tag set (POS tags) is token classification scored by accuracy.
+
+The options are declared in :data:`OPTIONS` (``raymtl data prepare conll-columns --help``).
 
 Ids are ``<split>-<line>``, the 1-based line of the sentence's first token. Label vocabularies are
 taken from the data (``O`` first, then sorted).
@@ -24,6 +30,7 @@ from typing import Mapping
 
 from raymtl.data.readers import common
 from raymtl.data.entry import DatasetEntry, ReadResult
+from raymtl.data.options import ReaderOption, ReaderOptions
 from raymtl.data.schema import Example, TaskSpec
 from raymtl.errors import DataError
 
@@ -136,6 +143,37 @@ def _split_files(source: Path, options: Mapping[str, object]) -> dict[str, str]:
     return found
 
 
+def detect_scheme(labels: set[str]) -> str | None:
+    """``BIO``, ``BIOES`` or ``BILOU`` when every tag is ``O`` or ``<prefix>-<type>`` of that scheme
+    (and one at least is not ``O``); ``None``: not a span tag set (POS tags, say)."""
+    prefixes = set()
+    for tag in labels - {"O"}:
+        if len(tag) < 3 or tag[1] != "-" or tag[0] not in "BIESLU":
+            return None
+        prefixes.add(tag[0])
+    if not prefixes:
+        return None
+    for scheme, allowed in (("BIO", "BI"), ("BIOES", "BIES"), ("BILOU", "BILU")):
+        if prefixes <= set(allowed):
+            return scheme
+    return None
+
+
+METRICS = ("f1", "acc")
+
+
+def _metrics(options: Mapping[str, object], tasks: list[str]) -> dict[str, str]:
+    raw = dict(common.option(options, "metrics", {}))  # type: ignore[call-overload]
+    out = {}
+    for task, metric in raw.items():
+        if str(task) not in tasks:
+            raise DataError(f"metrics names unknown task {task!r}; tasks: {', '.join(tasks)}", field="metrics")
+        if metric not in METRICS:
+            raise DataError(f"metric {metric!r} of task {task} is not one of {', '.join(METRICS)}", field="metrics")
+        out[str(task)] = str(metric)
+    return out
+
+
 def infer_tagging_tasks(splits: Mapping[str, list[Example]], names: list[str], schemes: Mapping[str, str],
                         metrics: Mapping[str, str] | None = None) -> list[TaskSpec]:
     out = []
@@ -157,11 +195,33 @@ def read(source: Path, options: Mapping[str, object]) -> ReadResult:
             raise DataError(f"task {task}: kind {kind!r} is not possible for a column; only 'tagging'",
                             field="kinds")
     schemes = _schemes(options, names)
+    metrics = _metrics(options, names)
     files = _split_files(source, options)
     paths = common.require_files(source, files.values())
     splits = {split: read_columns(paths[name], split, columns, schemes) for split, name in files.items()}
-    return ReadResult(tasks=infer_tagging_tasks(splits, names, schemes), splits=splits,
-                      source_files=list(paths.values()))
+    notes = []
+    for name in names:
+        if name in schemes:
+            continue
+        labels = {t for exs in splits.values() for ex in exs for t in ex.labels[name]}
+        scheme = detect_scheme(labels)
+        if scheme is None:
+            metrics.setdefault(name, "acc")
+            notes.append(f"{name}: not a BIO/BIOES/BILOU tag set: token classification scored by accuracy")
+            continue
+        if metrics.get(name) == "acc":
+            continue
+        schemes = {**schemes, name: scheme}
+        for split, exs in splits.items():  # to BIO (a stray I- starts a span), as scheme_in would
+            for ex in exs:
+                ex.labels[name] = common.to_bio(ex.labels[name], scheme, file=paths[files[split]], field_name=name)
+        notes.append(f"{name}: {scheme} tags (detected), scored by span F1")
+    for name, metric in metrics.items():
+        if metric == "f1" and name not in schemes:
+            raise DataError(f"task {name}: metric f1 needs span tags (BIO/BIOES/BILOU or option scheme_in); its "
+                            "tags are not", field="metrics")
+    return ReadResult(tasks=infer_tagging_tasks(splits, names, schemes, metrics), splits=splits,
+                      source_files=list(paths.values()), notes=notes)
 
 
 ENTRY = DatasetEntry(
@@ -170,5 +230,16 @@ ENTRY = DatasetEntry(
     folder="",
     reader=read,
     task_kinds={},
-    options={"columns": {"0": "tokens", "-1": "tags"}},
+    options=ReaderOptions(
+        ReaderOption("columns", "mapping", {"0": "tokens", "-1": "tags"},
+                     "column index (0-based, negative from the end) -> 'tokens' or a task name, "
+                     "e.g. '{0: tokens, 1: pos, 2: chunk}'; exactly one tokens column"),
+        ReaderOption("scheme_in", "str|mapping", {}, "input tagging scheme (IOB1, IOB2/BIO, BIOES/IOBES, BILOU) "
+                     "for every task or task -> scheme; converted to BIO (default: detected per task)"),
+        ReaderOption("metrics", "mapping", {}, "task -> f1 (span F1) or acc (token accuracy); default: f1 for "
+                     "span tag sets, acc for any other (POS)"),
+        ReaderOption("splits", "mapping", None, "split -> file name in --source (default: train.*, "
+                     "dev.*/valid.*, test.*)"),
+        ReaderOption("kinds", "mapping", {}, "task -> kind; only tagging is possible for a column"),
+    ),
 )
