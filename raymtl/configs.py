@@ -62,7 +62,8 @@ def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
 
-def _coerce(value: Any, tp: Any, key: str, file: str | None) -> Any:
+def coerce(value: Any, tp: Any, key: str, file: str | None) -> Any:
+    """``value`` checked against (and converted to) the type ``tp``; a mismatch is a ConfigError naming ``key``."""
     origin = typing.get_origin(tp)
     if tp is Any:
         return value
@@ -75,7 +76,7 @@ def _coerce(value: Any, tp: Any, key: str, file: str | None) -> Any:
             if a is type(None):
                 continue
             try:
-                return _coerce(value, a, key, file)
+                return coerce(value, a, key, file)
             except ConfigError as e:
                 errors.append(e)
         raise ConfigError(f"expected {_type_name(tp)}, got {type(value).__name__} {value!r}", file=file, key=key)
@@ -92,13 +93,13 @@ def _coerce(value: Any, tp: Any, key: str, file: str | None) -> Any:
             raise ConfigError(f"expected a list, got {type(value).__name__} {value!r}", file=file, key=key)
         args = typing.get_args(tp)
         inner = args[0] if args else Any
-        items = [_coerce(v, inner, f"{key}[{i}]", file) for i, v in enumerate(value)]
+        items = [coerce(v, inner, f"{key}[{i}]", file) for i, v in enumerate(value)]
         return items if origin is list else tuple(items)
     if origin is dict:
         if not isinstance(value, Mapping):
             raise ConfigError(f"expected a mapping, got {type(value).__name__}", file=file, key=key)
         kt, vt = (typing.get_args(tp) + (Any, Any))[:2]
-        return {k: _coerce(v, vt, f"{key}.{k}", file) for k, v in value.items()}
+        return {k: coerce(v, vt, f"{key}.{k}", file) for k, v in value.items()}
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"expected a number, got {type(value).__name__} {value!r}", file=file, key=key)
@@ -125,7 +126,7 @@ def from_mapping(cls: type[T], data: Mapping[str, Any] | None, *, where: str = "
         if key not in fields:
             raise ConfigError(f"unknown key; valid keys here: {', '.join(sorted(fields))}", file=file,
                               key=prefix + str(key))
-    kwargs = {k: _coerce(v, hints[k], prefix + k, file) for k, v in data.items()}
+    kwargs = {k: coerce(v, hints[k], prefix + k, file) for k, v in data.items()}
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as e:
