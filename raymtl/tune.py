@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, ""):  # run as a script (`python raymtl/tune.py`, `ray submit`)
+if __package__ in (None, "") and (Path(__file__).resolve().parent / "__init__.py").exists():
+    # `python raymtl/tune.py` from a clone; `ray submit` copies the script alone to ~ (raymtl installed)
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from raymtl.errors import ConfigError, RaymtlError  # noqa: E402
@@ -69,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers-per-trial", type=int, help="Ray Train DDP workers per trial")
     p.add_argument("--cpus-per-worker", type=float, help="CPUs per worker")
     p.add_argument("--gpus-per-worker", type=float, help="GPUs per worker (> 0: nccl and GPU placement)")
-    p.add_argument("--storage", default="runs", help="experiment root: a local dir or s3://, gs:// URI")
+    p.add_argument("--storage", help="experiment root: a local dir or s3://, gs:// URI (default runs; under "
+                                     "`ray job submit --working-dir`: $RAYMTL_RUNS_DIR or ~/raymtl-runs)")
     p.add_argument("--name", help="experiment name (default: the space's name)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted search of the same name")
     p.add_argument("--smoke-test", action="store_true",
@@ -521,9 +523,14 @@ def print_summary(summary: dict[str, Any], exp_dir: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    opts = SearchOptions(space=args.space, num_samples=args.num_samples, max_concurrent=args.max_concurrent,
+    from raymtl.paths import default_storage, resolve_input
+
+    space_file, note = resolve_input(args.space)  # `ray submit` runs from ~, the repository is ~/raymtl
+    if note:
+        print(note, flush=True)
+    opts = SearchOptions(space=space_file, num_samples=args.num_samples, max_concurrent=args.max_concurrent,
                          workers_per_trial=args.workers_per_trial, cpus_per_worker=args.cpus_per_worker,
-                         gpus_per_worker=args.gpus_per_worker, storage=args.storage, name=args.name,
+                         gpus_per_worker=args.gpus_per_worker, storage=default_storage(args.storage), name=args.name,
                          resume=args.resume, smoke_test=args.smoke_test, refit=args.refit, address=args.address,
                          num_cpus=args.num_cpus, algorithm=args.algorithm, scheduler=args.scheduler,
                          overrides=args.overrides, max_failures=args.max_failures)

@@ -954,9 +954,14 @@ def options_from_args(args: argparse.Namespace) -> AuxSelectOptions:
         low, high = (float(x) for x in args.weight_range.split(","))
     except ValueError:
         raise ConfigError(f"expected LOW,HIGH, got {args.weight_range!r}", key="--weight-range") from None
+    from raymtl.paths import resolve_input
+
+    base, note = resolve_input(args.base)  # under `ray submit` the repository is ~/raymtl, not the cwd
+    if note:
+        print(note, flush=True)
     return AuxSelectOptions(main=args.main, pool=_split_refs(args.pool), strategy=args.strategy, budget=args.budget,
                             seeds=args.seeds, weights=args.weights, weight=args.weight, weight_low=low,
-                            weight_high=high, confirm=args.confirm, single_arch=args.single_arch, base=args.base, overrides=args.overrides,
+                            weight_high=high, confirm=args.confirm, single_arch=args.single_arch, base=base, overrides=args.overrides,
                             storage=args.storage, name=args.name, resume=args.resume, smoke_test=args.smoke_test,
                             max_concurrent=args.max_concurrent, workers_per_trial=args.workers_per_trial,
                             cpus_per_worker=args.cpus_per_worker, num_cpus=args.num_cpus, address=args.address)

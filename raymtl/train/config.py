@@ -60,17 +60,6 @@ class OptimConfig:
 
 
 @dataclass
-class WeightingConfig:
-    """How task losses combine (raymtl/train/weighting/, docs/weighting.md)."""
-
-    method: Literal["fixed", "equal", "uw", "dwa", "gradnorm", "pcgrad", "cagrad"] = "fixed"
-    dwa_temperature: float = 2.0  # T of DWA (Liu et al. 2019 eq. 7; the paper's 2)
-    gradnorm_alpha: float = 1.5  # α of GradNorm (Chen et al. 2018 eq. 1)
-    gradnorm_lr: float = 0.025  # step size of GradNorm's own weight update
-    cagrad_c: float = 0.5  # c of CAGrad (Liu et al. 2021; the paper's 0.4-0.5)
-
-
-@dataclass
 class LoopConfig:
     batch_size: int = 32
     eval_batch_size: int = 128
@@ -85,7 +74,6 @@ class LoopConfig:
     nonfinite: Literal["fail", "skip_batch", "lower_lr"] = "fail"
     max_steps_per_epoch: int | None = None
     eval_test: bool = True
-    weighting: WeightingConfig = field(default_factory=WeightingConfig)
 
 
 @dataclass
@@ -160,12 +148,5 @@ class TrainConfig:
             raise ConfigError("only one task can be main", file=file, key="tasks")
         if self.train.epochs < 1 or self.train.batch_size < 1:
             raise ConfigError("epochs and batch_size must be >= 1", file=file, key="train")
-        w = self.train.weighting
-        for key, value, ok, what in (("dwa_temperature", w.dwa_temperature, w.dwa_temperature > 0, "> 0"),
-                                     ("gradnorm_alpha", w.gradnorm_alpha, w.gradnorm_alpha >= 0, ">= 0"),
-                                     ("gradnorm_lr", w.gradnorm_lr, w.gradnorm_lr > 0, "> 0"),
-                                     ("cagrad_c", w.cagrad_c, w.cagrad_c >= 0, ">= 0")):
-            if not ok:  # also false for NaN
-                raise ConfigError(f"expected a number {what}, got {value!r}", file=file, key=f"train.weighting.{key}")
         if not self.data.unk_dropout >= 0:
             raise ConfigError(f"expected α >= 0, got {self.data.unk_dropout!r}", file=file, key="data.unk_dropout")
