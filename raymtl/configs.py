@@ -2,12 +2,14 @@
 
 ``from_mapping(Cls, mapping)`` builds a (possibly nested) dataclass, rejecting unknown keys and
 values of the wrong type; ``apply_overrides`` applies ``--set a.b=value`` pairs (values parsed as
-YAML, so ``--set train.epochs=3`` is an int). Files are read with ``yaml.safe_load`` only.
+YAML, so ``--set train.epochs=3`` is an int). Numeric fields follow :mod:`raymtl.numeric`
+(``1e-3`` is a float; NaN and ±inf are refused). Files are read with ``yaml.safe_load`` only.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from pathlib import Path
@@ -16,6 +18,7 @@ from typing import Any, Mapping, TypeVar, Union
 import yaml
 
 from raymtl.errors import ConfigError
+from raymtl.numeric import as_number, is_number
 
 T = TypeVar("T")
 
@@ -101,10 +104,16 @@ def coerce(value: Any, tp: Any, key: str, file: str | None) -> Any:
         kt, vt = (typing.get_args(tp) + (Any, Any))[:2]
         return {k: coerce(v, vt, f"{key}.{k}", file) for k, v in value.items()}
     if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        value = as_number(value)  # 1e-3 is text to YAML 1.1
+        if not is_number(value):
             raise ConfigError(f"expected a number, got {type(value).__name__} {value!r}", file=file, key=key)
+        if not math.isfinite(value):  # NaN/inf reach no worker (a NaN lr fails only inside PyTorch)
+            raise ConfigError(f"expected a finite number, got {value!r}", file=file, key=key)
         return float(value)
     if tp is int:
+        value = as_number(value)
+        if isinstance(value, float) and value.is_integer():  # 1e3
+            value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"expected an integer, got {type(value).__name__} {value!r}", file=file, key=key)
         return value

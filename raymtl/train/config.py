@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from raymtl.configs import apply_overrides, from_mapping, load_yaml, to_dict
 from raymtl.errors import ConfigError
+from raymtl.numeric import check_number
 from raymtl.train.schedules import ScheduleConfig
 
 
@@ -73,7 +74,36 @@ class LoopConfig:
     mixed_precision: bool = False  # bf16/fp16 autocast on GPU only
     nonfinite: Literal["fail", "skip_batch", "lower_lr"] = "fail"
     max_steps_per_epoch: int | None = None
+    # The run fails as diverged (DivergenceError) when a training batch's loss exceeds this factor
+    # times its stream's first-batch loss of the run, or an epoch's mean loss this factor times the
+    # first epoch's; null = off
+    diverge_factor: float | None = 100.0
     eval_test: bool = True
+
+
+# Ranges of the numeric fields (raymtl.numeric.check_number keywords); "null" is the documented "no
+# limit" wherever none_ok is set, so 0 or a negative count never silently means "everything".
+NUMERIC_RANGES: dict[str, dict[str, Any]] = {
+    "data.max_train_examples": {"integer": True, "low": 1, "none_ok": True},
+    "data.max_eval_examples": {"integer": True, "low": 1, "none_ok": True},
+    "data.min_freq": {"integer": True, "low": 1},
+    "data.max_vocab": {"integer": True, "low": 1, "none_ok": True},
+    "data.max_len": {"integer": True, "low": 1, "none_ok": True},
+    "data.max_pair_len": {"integer": True, "low": 1, "none_ok": True},
+    "data.unk_dropout": {"low": 0},
+    "optim.lr": {"low": 0, "low_open": True, "high": 10.0},
+    "optim.weight_decay": {"low": 0},
+    "optim.clip": {"low": 0, "hint": "0 turns clipping off"},
+    "optim.momentum": {"low": 0, "high": 1, "high_open": True},
+    "train.batch_size": {"integer": True, "low": 1},
+    "train.eval_batch_size": {"integer": True, "low": 1},
+    "train.epochs": {"integer": True, "low": 1},
+    "train.patience": {"integer": True, "low": 0, "hint": "0 never stops early"},
+    "train.seed": {"integer": True, "low": 0, "high": 2**32 - 1},
+    "train.temperature": {"low": 0, "low_open": True},
+    "train.max_steps_per_epoch": {"integer": True, "low": 1, "none_ok": True},
+    "train.diverge_factor": {"low": 1, "low_open": True, "none_ok": True},
+}
 
 
 @dataclass
@@ -146,7 +176,14 @@ class TrainConfig:
             seen.add(t.name)
         if sum(t.main for t in self.tasks) > 1:
             raise ConfigError("only one task can be main", file=file, key="tasks")
-        if self.train.epochs < 1 or self.train.batch_size < 1:
-            raise ConfigError("epochs and batch_size must be >= 1", file=file, key="train")
+        self.check_numbers(file=file)
+
+    def check_numbers(self, *, file: str | Path | None = None) -> None:
+        """Every numeric field within its range (NUMERIC_RANGES; λ weights >= 0), before any worker starts."""
+        for key, rule in NUMERIC_RANGES.items():
+            section, name = key.split(".")
+            check_number(getattr(getattr(self, section), name), key=key, file=file, **rule)
+        for i, t in enumerate(self.tasks):
+            check_number(t.weight, key=f"tasks[{i}].weight", file=file, low=0)
         if not self.data.unk_dropout >= 0:
             raise ConfigError(f"expected α >= 0, got {self.data.unk_dropout!r}", file=file, key="data.unk_dropout")
