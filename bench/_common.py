@@ -1,13 +1,11 @@
-"""Helpers shared by the benchmarks: machine info, atomic JSON output, table printing."""
+"""Helpers shared by the benchmarks: machine info, atomic JSON output (raymtl.atomic), table printing."""
 
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import os
 import platform
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -15,6 +13,8 @@ REPO = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+
+from raymtl import atomic  # noqa: E402  (after the path: benchmarks run from a clone)
 
 
 def machine_info() -> dict[str, Any]:
@@ -43,23 +43,11 @@ def machine_info() -> dict[str, Any]:
 
 
 def write_json_atomic(path: str | Path, data: Any) -> Path:
-    """Write ``data`` as JSON to a temporary file beside ``path``, then rename it into place."""
-    return write_text_atomic(path, json.dumps(data, indent=1, default=_default) + "\n")
+    """``data`` as JSON (numpy scalars and paths made plain), written through raymtl.atomic."""
+    return atomic.write_json(path, data, default=_default, newline=True)
 
 
-def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` to a temporary file beside ``path``, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes it 0600
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return path
+write_text_atomic = atomic.write_text  # the benchmarks' name for raymtl.atomic.write_text
 
 
 def _default(o: Any) -> Any:
