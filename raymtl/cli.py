@@ -14,20 +14,50 @@ from pathlib import Path
 from raymtl.errors import RaymtlError
 
 
+class _PrepareHelp(argparse.Action):
+    """``raymtl data prepare READER --help``: the generic flags, then READER's declared options."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.print_help()
+        reader = getattr(namespace, "name", None)
+        if reader:
+            from raymtl.data.options import options_help
+            from raymtl.data.registry import default_registry
+
+            try:
+                print("\n" + options_help(reader, default_registry().get(reader).options))
+            except RaymtlError as e:
+                print(f"\n{e}")
+        else:
+            print("\n(`raymtl data prepare READER --help` also lists READER's options)")
+        parser.exit()
+
+
 def _add_data(sub) -> None:
     p = sub.add_parser("data", help="prepare, inspect, list and download datasets",
                        description="Convert corpora into Arrow shards with a manifest, and inspect them.")
     dsub = p.add_subparsers(dest="data_cmd", required=True, metavar="COMMAND")
-    dsub.add_parser("list", help="registered datasets, their tasks, and whether a local source was found")
-    pp = dsub.add_parser("prepare", help="read a corpus and write Arrow shards + manifest.json",
+    lp = dsub.add_parser("list", help="registered datasets, their tasks, and whether a local source was found")
+    lp.add_argument("--verbose", "-v", action="store_true", help="also every reader's options")
+    pp = dsub.add_parser("prepare", help="read a corpus and write Arrow shards + manifest.json", add_help=False,
                          description="Write OUT/NAME/<split>/part-NNNNN.arrow and OUT/NAME/manifest.json. "
-                                     "Re-running on unchanged inputs does nothing; changed inputs are rebuilt.")
-    pp.add_argument("name", help="registered dataset name (see `raymtl data list`)")
+                                     "Re-running on unchanged inputs does nothing; changed inputs are rebuilt. "
+                                     "A corpus without a dev split gets one carved from train (option "
+                                     "dev_fraction).")
+    pp.add_argument("-h", "--help", action=_PrepareHelp, help="show this help (and READER's options) and exit")
+    pp.add_argument("name", metavar="READER", help="registered dataset or generic reader (see `raymtl data list`)")
+    pp.add_argument("--name", dest="dataset_name", default=None,
+                    help="dataset name: the shards directory, the manifest's name and the task prefix in configs "
+                         "(default: a registered dataset's own name; for a generic reader the --source folder's)")
     pp.add_argument("--source", type=Path, help="directory of the source files (default: the data dir's folder)")
     pp.add_argument("--out", default=None, help="shards root (default: $RAYMTL_SHARDS_DIR or ~/.cache/raymtl/shards)")
     pp.add_argument("--rows-per-shard", type=int, default=None, help="rows per shard file (default 2000)")
     pp.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                    help="reader option (YAML value), e.g. --option 'domains=[books,dvd]'")
+                    help="reader option (YAML value), e.g. --option 'domains=[books,dvd]'; an unknown one is an "
+                         "error (READER --help lists them)")
     pp.add_argument("--force", action="store_true", help="rebuild even when up to date")
     ip = dsub.add_parser("inspect", help="summarise a prepared dataset's manifest")
     ip.add_argument("dir", help="directory holding manifest.json (or a pyarrow.fs URI)")
@@ -106,9 +136,10 @@ def cmd_data(args) -> int:
     from raymtl.data import commands
 
     if args.data_cmd == "list":
-        return commands.list_datasets()
+        return commands.list_datasets(verbose=args.verbose)
     if args.data_cmd == "prepare":
-        return commands.prepare_cmd(args.name, args.source, args.out, args.rows_per_shard, args.option, args.force)
+        return commands.prepare_cmd(args.name, args.source, args.out, args.rows_per_shard, args.option, args.force,
+                                    dataset_name=args.dataset_name)
     if args.data_cmd == "inspect":
         return commands.inspect_cmd(args.dir, verify=args.verify)
     if args.data_cmd == "download":

@@ -9,9 +9,8 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-import yaml
-
 from raymtl.data.manifest import Manifest
+from raymtl.data.options import options_help, parse_cli_options
 from raymtl.data.prepare import DEFAULT_ROWS_PER_SHARD, prepare
 from raymtl.data.registry import DatasetEntry, default_registry
 from raymtl.data.shards import load_manifest, sha256_file, verify_shards
@@ -19,7 +18,7 @@ from raymtl.errors import DataError
 from raymtl.paths import data_dir, shards_dir
 
 
-def list_datasets() -> int:
+def list_datasets(*, verbose: bool = False) -> int:
     root = data_dir()
     print(f"data dir: {root}  (set RAYMTL_DATA_DIR to change)\n")
     for e in default_registry():
@@ -30,21 +29,13 @@ def list_datasets() -> int:
         print(f"{e.name:<24} {kind:<8} {found:<18} {tasks}")
         if e.description:
             print(f"{'':<24} {e.description}")
+        if verbose:
+            print("\n".join(f"    {line}" for line in options_help(e.name, e.options).splitlines()) + "\n")
     return 0
 
 
-def _parse_options(items: list[str]) -> dict:
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise DataError(f"option {item!r} is not KEY=VALUE", field="--option")
-        k, v = item.split("=", 1)
-        out[k] = yaml.safe_load(v)
-    return out
-
-
 def prepare_cmd(name: str, source: Path | None, out: str | None, rows_per_shard: int | None,
-                options: list[str], force: bool) -> int:
+                options: list[str], force: bool, dataset_name: str | None = None) -> int:
     entry = default_registry().get(name)
     if source is None:
         if not entry.folder:
@@ -52,7 +43,7 @@ def prepare_cmd(name: str, source: Path | None, out: str | None, rows_per_shard:
         source = entry.source_dir(data_dir())
     root = Path(out) if out else shards_dir()
     result = prepare(entry, source, root, rows_per_shard=rows_per_shard or DEFAULT_ROWS_PER_SHARD,
-                     options=_parse_options(options), force=force)
+                     options=parse_cli_options(options), force=force, name=dataset_name)
     if result.rebuilt:
         print(f"wrote {result.path}")
     _summary(result.manifest, str(result.path))

@@ -12,6 +12,7 @@ declares an option of the same name itself (e.g. another default ``dev_fraction`
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Mapping
 
@@ -139,7 +140,8 @@ def _type_of(value: object) -> str:
 
 
 def _show(value: object) -> str:
-    return yaml.safe_dump(value, default_flow_style=True, width=10_000).strip().removesuffix("...").strip()
+    text = yaml.safe_dump(value, default_flow_style=True, width=10_000, sort_keys=False)
+    return text.strip().removesuffix("...").strip()
 
 
 def options_help(reader: str, options: Mapping[str, object]) -> str:
@@ -149,8 +151,7 @@ def options_help(reader: str, options: Mapping[str, object]) -> str:
     width = max(len(s.name) for s in specs)
     for s in specs:
         lines.append(f"  {s.name:<{width}}  {s.type}, default {_show(s.default)}")
-        if s.help:
-            lines.append(f"  {'':<{width}}  {s.help}")
+        lines += textwrap.wrap(s.help, 100, initial_indent=" " * (width + 4), subsequent_indent=" " * (width + 4))
     return "\n".join(lines)
 
 

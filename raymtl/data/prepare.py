@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections
 import datetime as _dt
 import fcntl
+import json
 import os
 import shutil
 import tempfile
@@ -23,7 +24,9 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping
 
 from raymtl.data.manifest import MANIFEST_NAME, Manifest, SplitInfo
-from raymtl.data.registry import DatasetEntry
+from raymtl.data.options import DEV_FRACTION, declared
+from raymtl.data.readers.common import carve_dev
+from raymtl.data.registry import DatasetEntry, default_registry
 from raymtl.data.schema import Example, TaskSpec
 from raymtl.data.shards import sha256_file, write_shards
 from raymtl.errors import ConfigError, DataError
@@ -106,33 +109,56 @@ def _is_up_to_date(target: Path, reader: str, options: dict, rows_per_shard: int
     return old
 
 
+def default_name(entry: DatasetEntry, source: Path) -> str:
+    """The dataset name when ``--name`` is not given: a registered dataset's own name; for a
+    generic reader (no folder) the source directory's name, so two corpora never share shards."""
+    return entry.name if entry.folder else Path(source).resolve().name
+
+
 def prepare(entry: DatasetEntry, source: Path, out_root: Path, *,
             rows_per_shard: int = DEFAULT_ROWS_PER_SHARD, options: Mapping[str, object] | None = None,
-            force: bool = False, log: Callable[[str], None] = print) -> PrepareResult:
-    """Prepare ``entry`` from ``source`` into ``out_root/entry.name``; returns the manifest."""
+            force: bool = False, log: Callable[[str], None] = print, name: str | None = None) -> PrepareResult:
+    """Prepare ``entry`` from ``source`` into ``out_root/NAME`` (``name``, else
+    :func:`default_name`): the shards directory and the manifest's dataset name; returns the manifest.
+    Options are checked against the reader's declarations (an unknown or mistyped one is a ConfigError)."""
     source = Path(source)
     if not source.is_dir():
         raise DataError(f"source directory of dataset {entry.name!r} not found", file=source)
     out_root = Path(out_root)
-    check_name(entry.name, key="name", what="a dataset name", under="the shards root")
-    target = out_root / entry.name
+    explicit = set(options or {})
+    name = name or default_name(entry, source)
+    check_name(name, key="--name", what="a dataset name", under="the shards root")
+    if name != entry.name and name in default_registry():
+        raise ConfigError(f"{name!r} is a registered dataset: preparing reader {entry.name} under that name would "
+                          "overwrite its shards; pick another --name", key="--name")
+    target = out_root / name
     how = overlap(target, source)
     if how is not None:
         raise DataError(f"output directory {target.resolve()} is {how} the source directory {source.resolve()}; "
                         "preparing would replace the raw corpus: pick another --out / RAYMTL_SHARDS_DIR",
                         file=target, field="--out")
     _check_replaceable(target)  # before any work, and again at the swap
-    opts = {**dict(entry.options), **dict(options or {}), "_source_dir": str(source.resolve())}
-    with _lock(out_root / f".{entry.name}.lock"):
-        _remove_leftovers(out_root, entry.name)
+    _check_same_reader(target, entry.name)
+    opts = declared(entry.options).resolve(options or {}, reader=entry.name)
+    # JSON-normalised (int keys -> str), as the manifest stores them, so a re-run compares equal
+    opts = json.loads(json.dumps({**opts, "_source_dir": str(source.resolve())}))
+    with _lock(out_root / f".{name}.lock"):
+        _remove_leftovers(out_root, name)
         if not force:
             old = _is_up_to_date(target, entry.name, opts, rows_per_shard)
             if old is not None:
-                log(f"{entry.name}: up to date ({target}); nothing to do")
+                log(f"{name}: up to date ({target}); nothing to do")
                 return PrepareResult(target, old, rebuilt=False)
-        log(f"{entry.name}: reading {source}")
+        log(f"{name}: reading {source} (reader {entry.name})")
         result = entry.reader(source, opts)
-        splits = {name: list(exs) for name, exs in result.splits.items()}
+        splits = {split: list(exs) for split, exs in result.splits.items()}
+        notes = list(result.notes)
+        # The one dev-carving rule for every reader whose corpus has no dev split
+        if "dev" not in splits and "train" in splits and float(opts["dev_fraction"]) > 0:
+            splits, note = carve_dev(splits, float(opts["dev_fraction"]), opts["seed"])
+            notes.append(note)
+        elif "dev_fraction" in explicit and DEV_FRACTION in declared(entry.options).specs:
+            notes.append("option dev_fraction unused: the corpus has its own dev split")
         for split in splits:  # a split becomes a directory under the target
             _check_path_name(split, "split", source)
         for t in result.tasks:  # a task names Arrow columns, TensorBoard tags and run paths
@@ -149,10 +175,22 @@ def prepare(entry: DatasetEntry, source: Path, out_root: Path, *,
         for split, exs in splits.items():
             counts, rows = _count(exs, result.tasks)
             per_split[split] = (counts, rows)
-            for name, c in counts.items():
-                all_counts[name].update(c)
+            for task_name, c in counts.items():
+                all_counts[task_name].update(c)
         tasks = []
-        for spec in result.tasks:
+        empty = [t.name for t in result.tasks if not _has_labels(t, all_counts[t.name])]
+        for task in empty:  # e.g. the category layer of a corpus that has none: never train on nothing
+            log(f"{name}: warning: task {task} dropped: no example has a label for it")
+            notes.append(f"task {task} dropped: no example has a label for it")
+            for exs in splits.values():
+                for ex in exs:
+                    ex.labels.pop(task, None)
+            for counts, rows in per_split.values():
+                counts.pop(task, None)
+                rows.pop(task, None)
+        if len(empty) == len(result.tasks):
+            raise DataError(f"no task has any label (tasks {', '.join(empty)})", file=source, field="labels")
+        for spec in (t for t in result.tasks if t.name not in empty):
             if spec.labels and spec.kind != "tagging":
                 unknown = set(all_counts[spec.name]) - set(spec.labels)
                 if unknown:
@@ -165,7 +203,7 @@ def prepare(entry: DatasetEntry, source: Path, out_root: Path, *,
             if ex.text_b:
                 vocab.update(ex.text_b)
         out_root.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.tmp-", dir=out_root))
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=out_root))
         try:
             split_infos = {}
             for split, exs in splits.items():
@@ -174,12 +212,12 @@ def prepare(entry: DatasetEntry, source: Path, out_root: Path, *,
                 split_infos[split] = SplitInfo(rows=len(exs), shards=shards,
                                                label_counts={k: dict(sorted(v.items())) for k, v in counts.items()},
                                                task_rows=rows)
-                log(f"{entry.name}: {split}: {len(exs)} examples in {len(shards)} shard(s)")
+                log(f"{name}: {split}: {len(exs)} examples in {len(shards)} shard(s)")
             manifest = Manifest(
-                name=entry.name, reader=entry.name, tasks=tasks, splits=split_infos,
+                name=name, reader=entry.name, tasks=tasks, splits=split_infos,
                 vocab=sorted(vocab.items(), key=lambda kv: (-kv[1], kv[0])),
                 sources=_source_checksums(result.source_files), options=opts, rows_per_shard=rows_per_shard,
-                notes=list(result.notes), joint=entry.joint,
+                notes=notes, joint=entry.joint,
                 created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             )
             manifest.save(tmp)
@@ -188,8 +226,26 @@ def prepare(entry: DatasetEntry, source: Path, out_root: Path, *,
             shutil.rmtree(tmp, ignore_errors=True)
             raise
         for note in manifest.notes:
-            log(f"{entry.name}: note: {note}")
+            log(f"{name}: note: {note}")
         return PrepareResult(target, manifest, rebuilt=True)
+
+
+def _has_labels(spec: TaskSpec, counts: Mapping[str, int]) -> bool:
+    """Some example carries a label of the task (for tagging: a tag other than ``O``)."""
+    return any(n for label, n in counts.items() if not (spec.kind == "tagging" and label == "O"))
+
+
+def _check_same_reader(target: Path, reader: str) -> None:
+    """Shards of another reader are never replaced (a generic corpus named like a dataset)."""
+    if not (target / MANIFEST_NAME).is_file():
+        return
+    try:
+        old = Manifest.load(target)
+    except DataError:
+        return
+    if old.reader != reader:
+        raise ConfigError(f"{target} holds dataset {old.name!r} prepared by reader {old.reader!r}, not {reader!r}; "
+                          "pick another --name (or remove that directory)", key="--name")
 
 
 def _check_path_name(name: object, what: str, source: Path) -> None:
