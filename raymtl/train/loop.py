@@ -42,6 +42,11 @@ class NonFiniteLossError(RaymtlError):
     """The loss or the gradients became NaN/inf (the run stops; the last good checkpoint stays)."""
 
 
+class DivergenceError(NonFiniteLossError):
+    """The training loss grew past ``train.diverge_factor`` times its start, or every batch of an epoch
+    was skipped: the run failed (it is not reported as a success with a meaningless score)."""
+
+
 class EmptyBatchError(RaymtlError):
     """A training batch had no examples or no tokens (the run stops unless told to skip such batches)."""
 
@@ -246,6 +251,12 @@ class Runner:
         padded = 0
         started, started_cpu = time.perf_counter(), time.thread_time()
         cap = cfg.train.max_steps_per_epoch
+        # Divergence: each stream's batch losses against its first-batch loss of the run (kept in
+        # history[0] as train/loss_start/<stream>, so a resumed run keeps the same reference).
+        start = {k[len("train/loss_start/"):]: v for k, v in (self.history[0] if self.history else {}).items()
+                 if k.startswith("train/loss_start/")}
+        new_start: dict[str, float] = {}
+        self.loss_growth = 0.0
         for name, positions in self._epoch_batches(epoch):
             if cap and n_steps >= cap:
                 break
@@ -283,6 +294,11 @@ class Runner:
             tokens += int(lens.sum())
             padded += int(lens.max()) * batch.size
             sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
+            if name not in start:
+                start[name] = new_start[name] = float(loss.detach())
+            self.loss_growth = max(self.loss_growth, float(loss.detach()) / max(start[name], 1e-8))
+            if self.world == 1 and cfg.train.diverge_factor and self.loss_growth > cfg.train.diverge_factor:
+                break  # no use finishing a diverged epoch (DDP ranks go on to agree on it in fit)
             for k, v in parts.items():
                 sums[k] = sums.get(k, 0.0) + v
         elapsed = time.perf_counter() - started
@@ -293,7 +309,30 @@ class Runner:
                       "train/padding_efficiency": tokens / max(padded, 1), "train/seconds": elapsed,
                       "train/cpu_seconds": cpu,
                       "lr": self.optimizer.param_groups[0]["lr"]})
+        stats.update({f"train/loss_start/{k}": v for k, v in new_start.items()})
         return stats
+
+    def check_divergence(self, epoch: int, stats: dict[str, float], skipped: int) -> None:
+        """Raise DivergenceError when the epoch diverged or skipped every batch (same verdict on every rank)."""
+        factor = self.cfg.train.diverge_factor
+        loss, first = stats.get("train/loss"), (self.history[0] if self.history else stats).get("train/loss")
+        reasons = []
+        if stats.get("train/steps", 0) == 0 and skipped > 0:
+            reasons.append(f"all {skipped} batches of the epoch were skipped (non-finite or empty)")
+        if factor and self.loss_growth > factor:
+            reasons.append(f"a batch loss reached {self.loss_growth:.3g}x its stream's first-batch loss "
+                           f"(train.diverge_factor {factor:g})")
+        if factor and loss is not None and first and loss > factor * first:
+            reasons.append(f"mean loss {loss:.4g} > {factor:g} x the first epoch's {first:.4g}")
+        failed = bool(reasons)
+        if self.world > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
+            flag = torch.tensor([float(failed)], device=self.device)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            failed = bool(flag.item())
+            reasons = reasons or ["another rank diverged"]
+        if failed:
+            raise DivergenceError(f"training diverged at epoch {epoch + 1}: {'; '.join(reasons)}. Lower optim.lr, "
+                                  "set optim.clip, or check the data; the last good checkpoint is kept")
 
     def _handle_empty_batch(self, epoch: int, stream: str, rows: int) -> None:
         """An empty batch (no rows, or rows without tokens): skipped under skip_batch/lower_lr on one
@@ -435,7 +474,9 @@ class Runner:
         stopped_early = False
         while self.epoch < total_epochs:
             epoch = self.epoch
+            skipped_before = self.skipped_batches
             train_stats = self.train_epoch(epoch)
+            self.check_divergence(epoch, train_stats, self.skipped_batches - skipped_before)
             dev = self.evaluate(self.dev_streams, epoch)
             score = self.monitor_value(dev)
             improved = score > self.best_score
