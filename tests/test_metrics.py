@@ -171,6 +171,7 @@ def test_relation_strict_entities():
     strict.update_batch({"re": pred, "ent": pred_tags}, batch)
     m = strict.compute()
     assert m["re/f1"] == 0.0 and m["ent/f1"] == pytest.approx(0.5)
+    assert m["re/f1_boundaries"] == 1.0  # the lenient figure beside the strict one
 
 
 def test_multilabel_micro():

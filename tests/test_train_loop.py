@@ -67,6 +67,15 @@ def test_results_json_and_metrics(tmp_path):
     assert (tmp_path / "tensorboard").is_dir() and (tmp_path / "checkpoints" / "latest" / "state.pt").exists()
 
 
+def test_relations_report_strict_f1_and_boundaries_beside_it(tmp_path):
+    saved = run(tiny("conll04_cmtl.yaml", "train.epochs=1"), tmp_path)
+    for split in ("dev", "test"):
+        m = saved[split]
+        assert {"re/f1", "re/p", "re/f1_boundaries", "re/p_boundaries", "ner/f1"} <= set(m)
+        assert m["re/f1"] <= m["re/f1_boundaries"]  # strict also needs both entity spans and types
+    assert saved["vocab"]["oov"]["conll04/test"]["tokens"] > 0
+
+
 def test_resume_after_interrupt_equals_straight_run(tmp_path):
     cfg = tiny("conll04_cmtl.yaml")
     straight = run(cfg, tmp_path / "straight")

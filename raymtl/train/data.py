@@ -165,6 +165,16 @@ class TrainData:
         return replace(batch, tokens=drop(batch.tokens),
                        pair_tokens=drop(batch.pair_tokens) if batch.pair_tokens is not None else None)
 
+    def strict_entities(self) -> dict[str, str]:
+        """relation task key -> the key of its dataset's first tagging task (the entities whose spans
+        and types a strict relation match also needs, Bekoulis et al. 2018); none for lone relations."""
+        out = {}
+        for keys in self._by_dataset.values():
+            kinds = {k: self.spec(k).kind for k in keys.values()}
+            tags = [k for k, kind in kinds.items() if kind == "tagging"]
+            out.update({k: tags[0] for k, kind in kinds.items() if kind == "relation" and tags})
+        return out
+
     @property
     def weights(self) -> dict[str, float]:
         return {t.name: t.weight for t in self.cfg.tasks}

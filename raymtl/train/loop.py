@@ -369,7 +369,7 @@ class Runner:
     def evaluate(self, streams: list[Stream], epoch: int) -> dict[str, float]:
         self.model.eval()
         core = self.core
-        tracker = MetricTracker(self.data.specs)
+        tracker = MetricTracker(self.data.specs, strict_entities=self.data.strict_entities())
         ctx = self.schedule.eval_context(epoch)
         for s in streams:
             sampler = BucketBatchSampler(s.lengths.tolist(), self.cfg.train.eval_batch_size, rank=self.rank,
@@ -380,10 +380,8 @@ class Runner:
             for positions in sampler:
                 batch = s.batch(positions).to(self.device)
                 out = core(batch, ctx)
-                for key in s.tasks:
-                    if key in batch.targets:
-                        tracker.update(key, out.predictions[key], batch.targets[key], batch.present[key],
-                                       batch.mask)
+                # strict relations need the batch's entity predictions too: update_batch pairs them
+                tracker.update_batch({k: v for k, v in out.predictions.items() if k in s.tasks}, batch)
         state = tracker.state()
         if self.world > 1 and dist.is_initialized():
             states: list[Any] = [None] * self.world

@@ -8,7 +8,9 @@ Computing P/R/F1 per rank and averaging would be wrong (ranks hold different amo
 Metric names per kind (``compute()`` keys are ``<task key>/<name>``):
 - tagging: ``p``, ``r``, ``f1`` (exact span match, micro) and ``acc`` (token accuracy);
   with ``TaskSpec.metric == "acc"`` (POS, chunk tags without BIO) only ``acc``.
-- relation: ``p``, ``r``, ``f1`` over (head token, tail token, type) triples.
+- relation: ``p``, ``r``, ``f1`` strict (Bekoulis et al. 2018: both entities' spans and types and the
+  relation type right) when the entity-tagging task is tracked beside it (``strict_entities``), with
+  ``*_boundaries`` the lenient (head token, tail token, type) figures; without it only the lenient one.
 - multilabel: ``p``, ``r``, ``f1`` over (example, label) pairs.
 - classify: ``acc``, ``error``, ``p_macro``, ``r_macro``, ``f1_macro``, and where the label set
   allows it the task-specific ``f1_fa`` (stance), ``rho_pn`` (topic-2), ``mae_m`` (topic-5).
@@ -209,7 +211,9 @@ def metric_names(task: TaskSpec) -> tuple[str, ...]:
     """Names ``compute()`` can produce for a task (classify task-specific ones only if applicable)."""
     if task.kind == "tagging":
         return ("acc",) if task.default_metric == "acc" else ("p", "r", "f1", "acc")
-    if task.kind in ("relation", "multilabel"):
+    if task.kind == "relation":
+        return ("p", "r", "f1", "p_boundaries", "r_boundaries", "f1_boundaries")
+    if task.kind == "multilabel":
         return ("p", "r", "f1")
     dummy = [[0] * task.num_labels for _ in range(task.num_labels)]
     return tuple(classify_metrics(dummy, task.labels, want=(task.default_metric,)))
@@ -292,10 +296,13 @@ class MetricTracker:
                 continue
             tag_key = (self.strict_entities or {}).get(key)
             if tag_key is not None and tag_key in predictions and tag_key in batch.targets:
-                counts = relation_counts_strict(
-                    predictions[key].detach().cpu(), batch.targets[key].cpu(),
-                    predictions[tag_key].detach().cpu(), batch.targets[tag_key].cpu(),
-                    self.specs[tag_key].labels, batch.present.get(key, None), batch.mask.cpu())
+                pred, gold = predictions[key].detach().cpu(), batch.targets[key].cpu()
+                present, mask = batch.present.get(key, None), batch.mask.cpu()
+                present = present.cpu() if present is not None else None
+                counts = relation_counts_strict(pred, gold, predictions[tag_key].detach().cpu(),
+                                                batch.targets[tag_key].cpu(), self.specs[tag_key].labels, present, mask)
+                # the lenient count beside it: re/f1_boundaries
+                counts.update({f"{k}_b": v for k, v in relation_counts(pred, gold, present, mask).items()})
                 self._accumulate(key, counts)
             else:
                 self.update(key, predictions[key], batch.targets[key], batch.present.get(key), batch.mask)
@@ -331,6 +338,9 @@ class MetricTracker:
                 vals = {}
                 if "tp" in counts:
                     vals["p"], vals["r"], vals["f1"] = prf(counts["tp"], counts["fp"], counts["fn"])
+                if "tp_b" in counts:
+                    vals["p_boundaries"], vals["r_boundaries"], vals["f1_boundaries"] = prf(
+                        counts["tp_b"], counts["fp_b"], counts["fn_b"])
                 if "total" in counts:
                     vals["acc"] = counts["correct"] / counts["total"] if counts["total"] else 0.0
             for name, v in vals.items():
