@@ -61,6 +61,17 @@ class OptimConfig:
 
 
 @dataclass
+class WeightingConfig:
+    """How task losses combine (raymtl/train/weighting/, docs/weighting.md)."""
+
+    method: Literal["fixed", "equal", "uw", "dwa", "gradnorm", "pcgrad", "cagrad"] = "fixed"
+    dwa_temperature: float = 2.0  # T of DWA (Liu et al. 2019 eq. 7; the paper's 2)
+    gradnorm_alpha: float = 1.5  # α of GradNorm (Chen et al. 2018 eq. 1)
+    gradnorm_lr: float = 0.025  # step size of GradNorm's own weight update
+    cagrad_c: float = 0.5  # c of CAGrad (Liu et al. 2021; the paper's 0.4-0.5)
+
+
+@dataclass
 class LoopConfig:
     batch_size: int = 32
     eval_batch_size: int = 128
@@ -79,6 +90,7 @@ class LoopConfig:
     # first epoch's; null = off. Large because length buckets alone spread batch losses ~10-100x
     diverge_factor: float | None = 1000.0
     eval_test: bool = True
+    weighting: WeightingConfig = field(default_factory=WeightingConfig)
 
 
 # Ranges of the numeric fields (raymtl.numeric.check_number keywords); "null" is the documented "no
@@ -185,5 +197,8 @@ class TrainConfig:
             check_number(getattr(getattr(self, section), name), key=key, file=file, **rule)
         for i, t in enumerate(self.tasks):
             check_number(t.weight, key=f"tasks[{i}].weight", file=file, low=0)
+        for name, rule in (("dwa_temperature", {"low_open": True}), ("gradnorm_alpha", {}),
+                           ("gradnorm_lr", {"low_open": True}), ("cagrad_c", {})):
+            check_number(getattr(self.train.weighting, name), key=f"train.weighting.{name}", file=file, low=0, **rule)
         if not self.data.unk_dropout >= 0:
             raise ConfigError(f"expected α >= 0, got {self.data.unk_dropout!r}", file=file, key="data.unk_dropout")

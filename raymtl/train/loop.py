@@ -33,6 +33,7 @@ from raymtl.train.data import Stream, TrainData
 from raymtl.train.metrics import MetricTracker, main_metric_name
 from raymtl.train.sampling import TaskSampler, pass_epoch
 from raymtl.train.schedules import Schedule
+from raymtl.train.weighting import WeightingStep, build_weighting, split_parameters
 
 STATE_FILE = "state.pt"
 BEST_FILE = "best_model.pt"
@@ -165,6 +166,12 @@ class Runner:
         model = build_model(cfg, self.data, log=self.log).to(self.device)
         self.model = wrap_model(model) if wrap_model else model
         self.optimizer = build_optimizer(cfg, self.model.parameters())
+        self.weighting = build_weighting(cfg.train.weighting, [t.name for t in cfg.tasks],
+                                         {t.name: t.weight for t in cfg.tasks}, seed=cfg.train.seed,
+                                         device=self.device, mixed_precision=cfg.train.mixed_precision)
+        if self.weighting.parameters():  # e.g. uw's log-variances: trained alongside, never decayed
+            self.optimizer.add_param_group({"params": self.weighting.parameters(), "weight_decay": 0.0})
+        self.param_split = split_parameters(self.core, self.core.shared_parameters())
         self.samplers = {s.name: BucketBatchSampler(s.lengths.tolist(), cfg.train.batch_size, rank=rank,
                                                     world_size=world, seed=cfg.train.seed, bucket=cfg.train.bucket)
                          for s in self.train_streams}
@@ -266,15 +273,18 @@ class Runner:
             chaos_beat(self.run_dir, self.rank, "step", epoch=epoch, step=n_steps, **self.info)
             batch = self.data.drop_words(streams[name].batch(positions)).to(self.device)
             ctx = self.schedule.context(epoch, self.global_step)
-            with torch.autocast(device_type=self.device.type, enabled=self.amp):
+            with torch.autocast(device_type=self.device.type, enabled=self.amp), \
+                    self.weighting.forward_context(self.model):
                 out = self.model(batch, ctx)
                 loss, parts = self._loss(out, batch)
             self.optimizer.zero_grad(set_to_none=True)
+            # The weighting method back-propagates (and, for gradient methods, all-reduces);
+            # ``loss`` stays the λ-weighted sum, comparable across methods in train/loss.
+            self.weighting.backward(out.losses, out.extra_losses,
+                                    WeightingStep(*self.param_split, epoch=epoch, step=self.global_step,
+                                                  world=self.world, scaler=self.scaler))
             if self.scaler is not None:
-                self.scaler.scale(loss).backward()
                 self.scaler.unscale_(self.optimizer)
-            else:
-                loss.backward()
             params = [p for p in self.model.parameters() if p.grad is not None]
             grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.optim.clip if cfg.optim.clip > 0 else float("inf"))
             # Gradients are already averaged over ranks by DDP, so every rank sees the same verdict.
@@ -307,7 +317,7 @@ class Runner:
         stats = {f"train/loss/{k}" if k != "loss" else "train/loss": v / max(n_steps, 1) for k, v in sums.items()}
         stats.update({"train/steps": n_steps, "train/examples_per_s": examples * self.world / max(elapsed, 1e-9),
                       "train/padding_efficiency": tokens / max(padded, 1), "train/seconds": elapsed,
-                      "train/cpu_seconds": cpu,
+                      "train/cpu_seconds": cpu, **self.weighting.end_epoch(epoch, self.world),
                       "lr": self.optimizer.param_groups[0]["lr"]})
         stats.update({f"train/loss_start/{k}": v for k, v in new_start.items()})
         return stats
@@ -416,6 +426,7 @@ class Runner:
             "bad_epochs": self.bad_epochs,
             "history": json.dumps(self.history),
             "skipped_batches": self.skipped_batches,
+            "weighting": self.weighting.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any], best: dict[str, torch.Tensor] | None) -> None:
@@ -434,6 +445,7 @@ class Runner:
         self.bad_epochs = int(state["bad_epochs"])
         self.history = json.loads(state["history"])
         self.skipped_batches = int(state["skipped_batches"])
+        self.weighting.load_state_dict(state.get("weighting", {}))
         self.best_state = best
 
     def save_checkpoint(self, directory: Path) -> None:
