@@ -137,25 +137,86 @@ def checkpoint(shards_root, monkeypatch, tmp_path):
 
 
 def test_tampered_checkpoints_are_not_unpickled(checkpoint, tmp_path):
-    import pickle
-
     from raymtl.analysis.commands import load_checkpoint
+    from raymtl.train.checkpoint import CheckpointError
     from raymtl.train.loop import BEST_FILE, STATE_FILE
 
     runner, ckpt = checkpoint
     marker = tmp_path / PAYLOAD_MARKER
     for victim in (STATE_FILE, BEST_FILE):
         good = (ckpt / victim).read_bytes()
-        torch.save({"model": Evil(marker)}, ckpt / victim)
-        with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
-            runner.restore(ckpt)  # resume path (Runner.fit)
-        if victim == BEST_FILE:
-            with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
-                load_checkpoint(ckpt)  # `raymtl effects` / review path
-        assert not marker.exists()
+        for bad in ("pickle", "truncated"):
+            if bad == "pickle":
+                torch.save({"model": Evil(marker)}, ckpt / victim)
+            else:
+                (ckpt / victim).write_bytes(good[: len(good) // 2])
+            with pytest.raises(CheckpointError) as e:
+                runner.restore(ckpt)  # resume path (Runner.fit)
+            message = str(e.value)
+            assert message.startswith(f"{ckpt / victim}: cannot load checkpoint") and "\n" not in message
+            if bad == "pickle":
+                assert "pickled Python objects" in message
+            if victim == BEST_FILE:
+                with pytest.raises(CheckpointError, match="cannot load checkpoint"):
+                    load_checkpoint(ckpt)  # `raymtl effects` / review path
+            assert not marker.exists()
         (ckpt / victim).write_bytes(good)
     runner.restore(ckpt)  # the untampered checkpoint still loads
     assert load_checkpoint(ckpt).weights == BEST_FILE
+
+
+def test_a_poisoned_checkpoint_to_resume_from_fails_once_before_ray_starts(checkpoint, tmp_path):
+    """`raymtl train` resuming a run whose checkpoint was tampered with: exit 2, one line naming the
+    file, before Ray starts (so Ray Train's worker retries never run it three times)."""
+    import shutil
+    import subprocess
+    import sys
+
+    from raymtl.train.loop import STATE_FILE
+
+    _, ckpt = checkpoint
+    storage = tmp_path / "storage"
+    resumed = storage / "r" / "checkpoint_2026-01-01_00-00-00.000000"
+    shutil.copytree(ckpt, resumed)
+    marker = tmp_path / PAYLOAD_MARKER
+    torch.save({"model": Evil(marker)}, resumed / STATE_FILE)
+    env = {**os.environ, "RAY_ADDRESS": "", "RAYMTL_REVIEW": "0"}
+    proc = subprocess.run([sys.executable, "-m", "raymtl.cli", "train", str(REPO / "configs" / "absa_cmtl.yaml"),
+                           "--storage", str(storage), "--name", "r", "--smoke-test", "--set", "data.vectors=",
+                           "--set", "model.embedding=random"],
+                          capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = [ln for ln in proc.stderr.splitlines() if "cannot load checkpoint" in ln]
+    assert len(lines) == 1 and str(resumed / STATE_FILE) in lines[0], proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and "Started a local Ray" not in proc.stderr + proc.stdout
+    assert not marker.exists()
+
+
+def test_restore_copies_are_removed_and_stale_ones_swept(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+    import tempfile
+
+    from raymtl.train.checkpoint import RESTORE_PREFIX, remove_restore_copy, restore_copy_dir
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    stale = tmp_path / f"{RESTORE_PREFIX}{dead}-abc"
+    (stale / "checkpoint").mkdir(parents=True)
+    live = tmp_path / f"{RESTORE_PREFIX}{os.getpid()}-keep"
+    live.mkdir()
+    other = tmp_path / "not-ours"
+    other.mkdir()
+    copy = restore_copy_dir()  # sweeps copies whose process is gone
+    assert not stale.exists() and live.exists() and other.exists()
+    assert copy.parent == tmp_path and copy.name.startswith(f"{RESTORE_PREFIX}{os.getpid()}-")
+    (copy / "checkpoint").mkdir()
+    remove_restore_copy(copy / "checkpoint")  # Ray's to_directory returns a path inside the copy
+    assert not copy.exists()
+    remove_restore_copy(other)  # never anything that is not a restore copy
+    assert other.exists()
 
 
 # ---- no unpickling/eval of user files anywhere in the package ----------------------------------

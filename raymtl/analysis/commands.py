@@ -124,6 +124,7 @@ def load_checkpoint(path: str | Path, *, log: Callable[[str], None] = lambda _m:
     from raymtl.train.data import TrainData, resolve_shards
     import torch
 
+    from raymtl.train.checkpoint import load_tensors
     from raymtl.train.loop import BEST_FILE, STATE_FILE, build_model
 
     d = find_checkpoint(path)
@@ -138,9 +139,9 @@ def load_checkpoint(path: str | Path, *, log: Callable[[str], None] = lambda _m:
                               "was trained on")
     model = build_model(cfg, data, log=log)
     if (d / BEST_FILE).is_file():
-        state, weights = torch.load(d / BEST_FILE, map_location="cpu", weights_only=True), BEST_FILE
+        state, weights = load_tensors(d / BEST_FILE), BEST_FILE  # CheckpointError names a bad file
     else:
-        state, weights = torch.load(d / STATE_FILE, map_location="cpu", weights_only=True)["model"], STATE_FILE
+        state, weights = load_tensors(d / STATE_FILE)["model"], STATE_FILE
     model.load_state_dict(state)
     model.eval()
     return LoadedModel(model, cfg, data, d, weights)

@@ -35,8 +35,7 @@ from raymtl.train.sampling import TaskSampler, pass_epoch
 from raymtl.train.schedules import Schedule
 from raymtl.train.weighting import WeightingStep, build_weighting, split_parameters
 
-STATE_FILE = "state.pt"
-BEST_FILE = "best_model.pt"
+from raymtl.train.checkpoint import BEST_FILE, STATE_FILE, load_tensors, remove_restore_copy  # noqa: F401
 
 
 class NonFiniteLossError(RaymtlError):
@@ -456,10 +455,10 @@ class Runner:
         (directory / "vocab.json").write_text(json.dumps(list(self.data.vocab.itos)))
 
     def restore(self, directory: Path) -> None:
-        state = torch.load(directory / STATE_FILE, map_location=self.device, weights_only=True)
+        state = load_tensors(directory / STATE_FILE, map_location=self.device)  # CheckpointError names the file
         best = None
         if (directory / BEST_FILE).exists():
-            best = torch.load(directory / BEST_FILE, map_location=self.device, weights_only=True)
+            best = load_tensors(directory / BEST_FILE, map_location=self.device)
         self.load_state_dict(state, best)
         self.log(f"resumed from {directory} at epoch {self.epoch}")
 
@@ -476,7 +475,10 @@ class Runner:
         cfg = self.cfg
         ckpt = self.reporter.latest_checkpoint()
         if ckpt is not None:
-            self.restore(ckpt)
+            try:
+                self.restore(ckpt)
+            finally:
+                remove_restore_copy(ckpt)  # a local copy made to resume from, on success or failure
         chaos_beat(self.run_dir, self.rank, "start", epoch=self.epoch, **self.info)
         total_epochs = cfg.train.epochs
         run_started = time.perf_counter()

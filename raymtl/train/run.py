@@ -55,6 +55,10 @@ def run_train(config: Path | str | TrainConfig, *, overrides: list[str] | None =
     locations = validate(cfg)
     storage = storage_path(storage)
     run_dir = Path(storage) / name if "://" not in storage else Path(storage_path("runs")) / name
+    if "://" not in storage:  # a bad checkpoint to resume from fails here once, not in every worker retry
+        from raymtl.train.checkpoint import check_resume_checkpoints
+
+        check_resume_checkpoints(run_dir)
     init_ray(address, num_cpus=None)
     trainer = build_trainer(cfg, locations, resources=Resources(workers, use_gpu, cpus_per_worker),
                             run_dir=run_dir, storage=storage, name=name)

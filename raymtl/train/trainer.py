@@ -8,7 +8,6 @@ memory-map the shards themselves. Inside a Ray Tune trial the same trainer is bu
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -91,6 +90,7 @@ def train_func(config: dict[str, Any]) -> None:
     import ray.train
     import ray.train.torch
 
+    from raymtl.train.checkpoint import restore_copy_dir
     from raymtl.train.loop import Runner
 
     cfg = TrainConfig.from_dict(config["train_config"])
@@ -109,7 +109,7 @@ def train_func(config: dict[str, Any]) -> None:
             ckpt = ray.train.get_checkpoint()
             if ckpt is None:
                 return None
-            local = Path(tempfile.mkdtemp(prefix="raymtl-restore-"))
+            local = restore_copy_dir()  # removed by Runner.fit once loaded (stale ones on the next resume)
             return Path(ckpt.to_directory(str(local)))
 
     from raymtl.models.registry import default_registry
