@@ -80,6 +80,15 @@ def base_semeval14(data: Path, out: Path) -> Base:
     return Base(out, {}, names, "xml", xml=True)
 
 
+def base_semeval14_generic(data: Path, out: Path) -> Base:
+    """The generic semeval14 reader on the restaurant files under another name pattern."""
+    src = data / "semeval14-restaurants"
+    names = ["rest-train.xml", "rest-test-gold.xml"]
+    for orig, name in zip(["Restaurants_Train_v2.xml", "Restaurants_Test_Gold.xml"], names):
+        _cut_xml(src / orig, out / name, b"</sentence>", b"</sentences>", 25)
+    return Base(out, {}, names, "xml", xml=True)
+
+
 def _base_semeval16(names: list[str]):
     def build(data: Path, out: Path) -> Base:
         for name in names:
@@ -167,6 +176,7 @@ def base_jsonl(data: Path, out: Path) -> Base:
 
 BASES: dict[str, Callable[[Path, Path], Base]] = {
     "semeval14-restaurants": base_semeval14,
+    "semeval14": base_semeval14_generic,
     "semeval16-absa-rest": _base_semeval16(["ABSA16_Restaurants_Train_SB1_v2.xml", "EN_REST_SB1_TEST.xml.gold"]),
     "semeval16-absa-lapt": _base_semeval16(["ABSA16_Laptops_Train_SB1_v2.xml", "EN_LAPT_SB1_TEST_.xml.gold"]),
     "conll04": base_conll04,
@@ -377,7 +387,7 @@ def _check_prepare(entry: DatasetEntry, folder: Path, options: dict, root: Path)
     before = load_manifest(target).created if (target / "manifest.json").exists() else None
     try:
         prepare(entry, folder, root, options={**entry.options, **options}, force=True, rows_per_shard=7,
-                log=lambda _m: None)
+                name=entry.name, log=lambda _m: None)
     except DataError as err:
         problem = _check_error(err, folder)
         if problem:
@@ -405,7 +415,7 @@ def run_fuzz(name: str, data_dir: Path, work: Path, n_cases: int, seed: int = 0)
     assert kind == "ok", f"{name}: the base corpus does not read cleanly: {problem}"
     root = work / "shards"
     prepare(entry, base.folder, root, options={**entry.options, **base.options}, rows_per_shard=7,
-            log=lambda _m: None)
+            name=entry.name, log=lambda _m: None)
     rng = random.Random(f"{name}:{seed}")
     muts = mutations(base)
     out = Outcome()

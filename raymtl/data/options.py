@@ -30,6 +30,7 @@ TYPES = {
     "list": "a list, e.g. [a, b]",
     "mapping": "a mapping, e.g. '{a: 1, b: 2}'",
     "str|mapping": "a string or a mapping, e.g. '{a: 1}'",
+    "list|mapping": "a list or a mapping",
 }
 
 
@@ -60,6 +61,7 @@ class ReaderOption:
             "list": isinstance(value, (list, tuple)),
             "mapping": isinstance(value, Mapping),
             "str|mapping": isinstance(value, (str, Mapping)),
+            "list|mapping": isinstance(value, (list, tuple, Mapping)),
         }[t]
         if not ok:
             raise ConfigError(f"option {self.name} of reader {reader} must be {TYPES[t]}, got {value!r:.80}",

@@ -30,6 +30,7 @@ from typing import Mapping
 
 from raymtl.data.readers import common
 from raymtl.data.entry import DatasetEntry, ReadResult, RemoteFile
+from raymtl.data.options import ReaderOption, ReaderOptions
 from raymtl.data.schema import Example, TaskSpec
 from raymtl.errors import DataError
 
@@ -175,6 +176,8 @@ ENTRY = DatasetEntry(
              "http://www.fakenewschallenge.org/ ; data from William Ferreira and Andreas Vlachos. 2016. "
              "Emergent: a novel data-set for stance classification. NAACL-HLT 2016",
     joint=False,
-    options={"max_body_tokens": MAX_BODY_TOKENS, "dev_fraction": DEV_FRACTION, "test_fraction": TEST_FRACTION,
-             "seed": 0},
+    options=ReaderOptions(
+        ReaderOption("max_body_tokens", "int", MAX_BODY_TOKENS, "article bodies cut to this many tokens (0: no limit)"),
+        ReaderOption("dev_fraction", "fraction", DEV_FRACTION, "share of the training bodies held out as dev (by body)"),
+        ReaderOption("test_fraction", "fraction", TEST_FRACTION, "share of the bodies held out as test (by body)")),
 )

@@ -29,6 +29,7 @@ from typing import Mapping
 
 from raymtl.data.readers import common
 from raymtl.data.entry import DatasetEntry, ReadResult, RemoteFile
+from raymtl.data.options import ReaderOption, ReaderOptions
 from raymtl.data.schema import Example, TaskSpec
 from raymtl.errors import DataError
 
@@ -169,5 +170,7 @@ ENTRY = DatasetEntry(
     citation="Pengfei Liu, Xipeng Qiu, Xuanjing Huang. 2017. Adversarial Multi-task Learning for Text "
              "Classification. ACL 2017, pp. 1-10. https://aclanthology.org/P17-1001",
     joint=False,
-    options={"domains": list(DOMAINS), "unlabeled": True},
+    options=ReaderOptions(
+        ReaderOption("domains", "list", list(DOMAINS), "the domains to read (a subset of the 16)"),
+        ReaderOption("unlabeled", "bool", True, "also read the unlabelled <domain>.task.unlabel examples")),
 )

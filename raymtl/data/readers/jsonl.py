@@ -21,11 +21,14 @@ label must be in it; errors name the file, line and field.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Mapping
 
 from raymtl.data.readers import common
+from raymtl.data.readers.conll_columns import detect_scheme
 from raymtl.data.entry import DatasetEntry, ReadResult
+from raymtl.data.options import ReaderOption, ReaderOptions
 from raymtl.data.schema import Example, TaskSpec
 from raymtl.errors import DataError
 
@@ -188,7 +191,26 @@ def read(source: Path, options: Mapping[str, object]) -> ReadResult:
             examples.append(ex)
         splits[split] = common.require_records(examples, path, "examples", "line")
     source_files = list(paths.values()) + ([source / TASKS_FILE] if (source / TASKS_FILE).is_file() else [])
-    return ReadResult(tasks=tasks, splits=splits, source_files=source_files)
+    return ReadResult(tasks=_with_metrics(tasks, splits, options), splits=splits, source_files=source_files)
+
+
+def _with_metrics(tasks: list[TaskSpec], splits: Mapping[str, list[Example]],
+                  options: Mapping[str, object]) -> list[TaskSpec]:
+    """Option ``metrics`` (task -> metric) overrides the specs'; a tagging task without a metric whose
+    tags are not a span tag set (see :func:`conll_columns.detect_scheme`) is scored by accuracy."""
+    given = {str(k): str(v) for k, v in dict(common.option(options, "metrics", {})).items()}  # type: ignore[call-overload]
+    names = [t.name for t in tasks]
+    for task in given:
+        if task not in names:
+            raise DataError(f"metrics names unknown task {task!r}; tasks: {', '.join(names)}", field="metrics")
+    out = []
+    for t in tasks:
+        metric = given.get(t.name, t.metric)
+        if metric is None and t.kind == "tagging":
+            labels = set(t.labels) or {tag for exs in splits.values() for ex in exs for tag in ex.labels.get(t.name, ())}
+            metric = None if detect_scheme(set(labels)) else "acc"
+        out.append(replace(t, metric=metric))
+    return out
 
 
 ENTRY = DatasetEntry(
@@ -198,4 +220,11 @@ ENTRY = DatasetEntry(
     folder="",
     reader=read,
     task_kinds={},
+    options=ReaderOptions(
+        ReaderOption("tasks", "list|mapping", None, f"the task specs (default: {TASKS_FILE} in --source): a list "
+                     "of task dicts, or a mapping name -> kind or name -> {kind, labels, metric, ...}"),
+        ReaderOption("splits", "mapping", None, "split -> file name in --source (default: every *.jsonl, named "
+                     "after its stem)"),
+        ReaderOption("metrics", "mapping", {}, "task -> main metric (e.g. '{pos: acc}'); default: the task "
+                     "spec's, for tagging f1 on span tag sets and acc on any other")),
 )

@@ -33,6 +33,7 @@ from typing import Mapping
 
 from raymtl.data.readers import common
 from raymtl.data.entry import DatasetEntry, ReadResult, RemoteFile
+from raymtl.data.options import ReaderOption, ReaderOptions
 from raymtl.data.schema import Example, TaskSpec
 from raymtl.errors import DataError
 
@@ -183,7 +184,11 @@ ENTRY_REST = DatasetEntry(
     license=_LICENSE,
     citation=_CITATION,
     joint=False,
-    options={"dev_fraction": DEV_FRACTION, "seed": 0, "polarity_text_b": "category", "skip_out_of_scope": False},
+    options=ReaderOptions(
+        ReaderOption("dev_fraction", "fraction", DEV_FRACTION, "share of the train sentences held out as dev "
+                     "(seeded by review id)"),
+        ReaderOption("polarity_text_b", "str", "category", "the text_b of a polarity example: category or target"),
+        ReaderOption("skip_out_of_scope", "bool", False, "drop sentences marked OutOfScope")),
 )
 
 ENTRY_LAPT = DatasetEntry(
@@ -201,5 +206,9 @@ ENTRY_LAPT = DatasetEntry(
     license=_LICENSE,
     citation=_CITATION,
     joint=False,
-    options={"dev_fraction": DEV_FRACTION, "seed": 0, "polarity_text_b": "category", "skip_out_of_scope": False},
+    options=ReaderOptions(
+        ReaderOption("dev_fraction", "fraction", DEV_FRACTION, "share of the train sentences held out as dev "
+                     "(seeded by review id)"),
+        ReaderOption("polarity_text_b", "str", "category", "the text_b of a polarity example: category or target"),
+        ReaderOption("skip_out_of_scope", "bool", False, "drop sentences marked OutOfScope")),
 )

@@ -25,6 +25,7 @@ from typing import Mapping
 
 from raymtl.data.readers import common
 from raymtl.data.entry import DatasetEntry, ReadResult, RemoteFile
+from raymtl.data.options import ReaderOption, ReaderOptions
 from raymtl.data.schema import Example, TaskSpec
 from raymtl.errors import DataError
 
@@ -119,5 +120,9 @@ ENTRY = DatasetEntry(
              "SemEval-2016 Task 6: Detecting Stance in Tweets. Proceedings of SemEval-2016, pp. 31-41. "
              "https://aclanthology.org/S16-1003",
     joint=False,
-    options={"dev_fraction": DEV_FRACTION, "seed": 0, "keep_semst": False},
+    options=ReaderOptions(
+        ReaderOption("dev_fraction", "fraction", DEV_FRACTION, "share of the subtask A train tweets held out as dev "
+                     "(seeded by tweet id)"),
+        ReaderOption("keep_semst", "bool", False, "keep the #SemST hashtag every tweet carries"),
+        ReaderOption("encoding", "str", "latin-1", "the files' text encoding")),
 )

@@ -21,6 +21,7 @@ from typing import Mapping
 
 from raymtl.data.readers import common
 from raymtl.data.entry import DatasetEntry, ReadResult, RemoteFile
+from raymtl.data.options import ReaderOption, ReaderOptions
 from raymtl.data.schema import Example, TaskSpec
 from raymtl.errors import DataError
 
@@ -89,5 +90,7 @@ ENTRY = DatasetEntry(
              "Network for Target-dependent Twitter Sentiment Classification. ACL 2014 (short papers), "
              "pp. 49-54. https://aclanthology.org/P14-2009",
     joint=False,
-    options={"dev_fraction": DEV_FRACTION, "seed": 0},
+    options=ReaderOptions(
+        ReaderOption("dev_fraction", "fraction", DEV_FRACTION, "share of the train tweets held out as dev (seeded by "
+                     "tweet id)")),
 )
