@@ -111,9 +111,7 @@ def coerce(value: Any, tp: Any, key: str, file: str | None) -> Any:
             raise ConfigError(f"expected a finite number, got {value!r}", file=file, key=key)
         return float(value)
     if tp is int:
-        value = as_number(value)
-        if isinstance(value, float) and value.is_integer():  # 1e3
-            value = int(value)
+        value = as_number(value)  # "10" -> 10; 50.0 and "1e3" stay floats, refused for an int field
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"expected an integer, got {type(value).__name__} {value!r}", file=file, key=key)
         return value

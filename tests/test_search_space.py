@@ -334,7 +334,9 @@ BAD = {
     "log with low <= 0": ({"params": {"optim.lr": {"type": "float", "low": 0.0, "high": 0.1, "log": True}}},
                           "params.optim.lr.low"),
     "empty choices": ({"params": {"optim.lr": {"type": "categorical", "choices": []}}}, "params.optim.lr.choices"),
-    "text number in choices": ({"params": {"optim.weight_decay": {"type": "categorical", "choices": [0.0, "5e-5"]}}},
+    # "5e-5" among numbers is a number (raymtl.numeric); NaN is refused
+    "NaN in numeric choices": ({"params": {"optim.weight_decay": {"type": "categorical",
+                                                                  "choices": ["5e-5", float("nan")]}}},
                                "params.optim.weight_decay.choices[1]"),
     "step not dividing the range": ({"params": {"model.hidden": {"type": "int", "low": 50, "high": 120, "step": 50}}},
                                     "params.model.hidden.step"),

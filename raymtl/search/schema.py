@@ -15,6 +15,7 @@ from typing import Any, Mapping
 
 from raymtl.configs import coerce
 from raymtl.errors import ConfigError
+from raymtl.numeric import as_number, check_number, is_number
 from raymtl.search import aux as auxenc
 from raymtl.search.params import AuxTasks, ConditionalBlock, Param, canonical_ref, same_value
 from raymtl.train.config import TrainConfig
@@ -68,15 +69,12 @@ class SchemaReader:
                 raise self.err(f"unknown key; valid keys here: {', '.join(allowed)}", f"{where}.{k}")
 
     def _number(self, v: Any, key: str, integer: bool) -> int | float:
-        if isinstance(v, str) and NUMBER.match(v.strip()):  # YAML 1.1 reads 1e-4 as text
-            v = float(v)
-        if isinstance(v, bool) or not isinstance(v, (int, float)):
-            raise self.err(f"expected a number, got {v!r}", key)
-        if integer:
-            if not float(v).is_integer():
-                raise self.err(f"expected an integer, got {v!r}", key)
-            return int(v)
-        return float(v)
+        """The configs' number rule (raymtl.numeric): 1e-4 is a float, NaN and ±inf are refused."""
+        try:
+            n = check_number(v, key=key, integer=integer)
+        except ConfigError as e:
+            raise self.err(str(e).split(": ", 1)[-1], key) from None
+        return int(n) if integer else float(n)  # type: ignore[arg-type]
 
     def _int(self, raw: Mapping, k: str, default: Any, where: str, *, minimum: int, optional: bool = False) -> Any:
         if k not in raw:
@@ -140,10 +138,12 @@ class ParamRules(SchemaReader):
             for i, c in enumerate(choices):
                 if c is not None and not isinstance(c, (bool, int, float, str)):
                     raise self.err("a choice must be a number, string, boolean or null", f"{key}.choices[{i}]")
-                if isinstance(c, str) and NUMBER.match(c) and any(
-                        isinstance(o, (int, float)) and not isinstance(o, bool) for o in choices):
-                    raise self.err(f"{c!r} is text (YAML reads 1e-5 as a string): write it like 1.0e-5",
-                                   f"{key}.choices[{i}]")
+            if any(is_number(c) for c in choices):  # numeric choices: the one number rule (1e-5, no NaN/inf)
+                choices = list(choices)
+                for i, c in enumerate(choices):
+                    n = as_number(c)
+                    if is_number(n):
+                        choices[i] = n if isinstance(n, int) else self._number(n, f"{key}.choices[{i}]", False)
             for i, c in enumerate(choices):
                 if any(same_value(c, d) for d in choices[:i]):
                     raise self.err(f"choice {c!r} is listed twice", f"{key}.choices[{i}]")
