@@ -8,7 +8,6 @@ auxiliary-task block must follow (each break is a ConfigError naming file and ke
 from __future__ import annotations
 
 import dataclasses
-import re
 import typing
 from pathlib import Path
 from typing import Any, Mapping
@@ -32,7 +31,6 @@ PARAM_KEYS: dict[str, tuple[str, ...]] = {
     "fixed": ("type", "value"),
 }
 CONFIG_SECTIONS = ("data", "model", "optim", "train", "schedule", "tasks")
-NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
 class SchemaReader:
