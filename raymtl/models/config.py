@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 EMBEDDINGS = ("random", "vectors", "transformer")
 TRANSFORMER_LAYERS = ("last", "mix")
+CHAR_FEATURES = ("none", "cnn")
 
 
 @dataclass
@@ -22,6 +23,9 @@ class BaseConfig:
     local directory or hub name loaded with ``from_pretrained``; ``transformer_layers``: ``last``
     hidden layer or ``mix``: a softmax-weighted scalar mix of all layers, ELMo style).
     ``emb_dim`` is used by ``random`` only. ``hidden``: encoder hidden size (per LSTM direction).
+    ``char_features``: ``cnn`` concatenates to every word's vector a character CNN over the word as
+    written (cased, whatever ``data.lowercase`` does to the word lookup; Ma & Hovy 2016: ``char_dim``
+    30-d character embeddings, width-3 filters, max over characters, ``char_filters`` of them).
     """
 
     embedding: str = "random"
@@ -33,8 +37,13 @@ class BaseConfig:
     transformer_max_length: int = 512
     dropout: float = 0.3
     hidden: int = 300
+    char_features: str = "none"
+    char_dim: int = 30
+    char_filters: int = 50
 
     def __post_init__(self) -> None:
+        if self.char_features not in CHAR_FEATURES:
+            raise ValueError(f"char_features: expected one of {CHAR_FEATURES}, got {self.char_features!r}")
         if self.embedding not in EMBEDDINGS:
             raise ValueError(f"embedding: expected one of {EMBEDDINGS}, got {self.embedding!r}")
         if self.transformer_layers not in TRANSFORMER_LAYERS:
@@ -43,7 +52,7 @@ class BaseConfig:
             raise ValueError("transformer: embedding is 'transformer' but no model path or name is given")
         if not 0.0 <= float(self.dropout) < 1.0:
             raise ValueError(f"dropout: expected 0 <= dropout < 1, got {self.dropout!r}")
-        for name in ("emb_dim", "hidden", "transformer_max_length"):
+        for name in ("emb_dim", "hidden", "transformer_max_length", "char_dim", "char_filters"):
             v = getattr(self, name)
             if isinstance(v, int) and not isinstance(v, bool) and v <= 0:
                 raise ValueError(f"{name}: expected a positive integer, got {v!r}")

@@ -128,8 +128,66 @@ class TransformerEmbedder(Embedder):
         return picked * (found & mask).unsqueeze(-1).to(picked.dtype)
 
 
+CHAR_BUCKETS = 512  # character ids: code point mod (512 - 2) + 2; 0 = padding, Latin-1 never collides
+MAX_WORD_CHARS = 20
+
+
+class CharCNN(nn.Module):
+    """Character features of each word as written (Ma & Hovy 2016): embed its first
+    ``MAX_WORD_CHARS`` characters, one width-3 convolution, ReLU, max over characters -> ``[B, T, F]``.
+
+    Characters are ids by code point, not a vocabulary, so every architecture and checkpoint agrees
+    on them without the data layer's help.
+    """
+
+    def __init__(self, char_dim: int = 30, filters: int = 50):
+        super().__init__()
+        self.emb = nn.Embedding(CHAR_BUCKETS, char_dim, padding_idx=0)
+        self.conv = nn.Conv1d(char_dim, filters, 3, padding=1)
+        self.out_dim = filters
+
+    @staticmethod
+    def char_ids(words: Sequence[Sequence[str]], width: int) -> torch.Tensor:
+        """``[B, width, MAX_WORD_CHARS]`` character ids (0 beyond a word's end or the sentence's)."""
+        out = torch.zeros(len(words), width, MAX_WORD_CHARS, dtype=torch.long)
+        for b, ws in enumerate(words):
+            for t, w in enumerate(ws[:width]):
+                ids = [ord(ch) % (CHAR_BUCKETS - 2) + 2 for ch in w[:MAX_WORD_CHARS]]
+                if ids:
+                    out[b, t, :len(ids)] = torch.tensor(ids)
+        return out
+
+    def forward(self, words: Sequence[Sequence[str]], mask: torch.Tensor) -> torch.Tensor:
+        b, t = mask.shape
+        ids = self.char_ids(words, t).to(mask.device)  # [B, T, C]
+        x = self.emb(ids.view(b * t, -1)).transpose(1, 2)  # [B*T, D, C]
+        h = torch.relu(self.conv(x))  # [B*T, F, C]
+        h = h.masked_fill((ids.view(b * t, 1, -1) == 0), 0.0).amax(-1)  # max over the word's characters
+        return h.view(b, t, -1) * mask.unsqueeze(-1).to(h.dtype)
+
+
+class WithCharFeatures(Embedder):
+    """``word embedder(tokens) ⊕ CharCNN(words)``: character features beside any word embedder."""
+
+    def __init__(self, words: Embedder, chars: CharCNN):
+        super().__init__()
+        self.words, self.chars = words, chars
+        self.out_dim = words.out_dim + chars.out_dim
+
+    def forward(self, tokens, mask, words):
+        return torch.cat([self.words(tokens, mask, words), self.chars(words, mask)], -1)
+
+
 def build_embedder(cfg, vocab_size: int, vectors: torch.Tensor | None = None) -> Embedder:
-    """The embedder ``cfg.embedding`` asks for (see :class:`raymtl.models.config.BaseConfig`)."""
+    """The embedder ``cfg.embedding`` asks for (see :class:`raymtl.models.config.BaseConfig`), with
+    character features beside it when ``cfg.char_features`` is ``cnn``."""
+    words = _word_embedder(cfg, vocab_size, vectors)
+    if getattr(cfg, "char_features", "none") == "cnn":
+        return WithCharFeatures(words, CharCNN(cfg.char_dim, cfg.char_filters))
+    return words
+
+
+def _word_embedder(cfg, vocab_size: int, vectors: torch.Tensor | None = None) -> Embedder:
     kind = cfg.embedding
     if kind == "random":
         return LookupEmbedder(vocab_size, cfg.emb_dim, freeze=cfg.freeze_embeddings)
