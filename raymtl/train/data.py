@@ -55,8 +55,12 @@ def resolve_shards(cfg: TrainConfig, *, log: Callable[[str], None] = print) -> d
     for i, t in enumerate(cfg.tasks):
         ds, task = cfg.task_ref(t.name)
         if task not in manifests[ds].task_names:
+            # a layer the corpus lacks was dropped at prepare (its labels were all empty): say so
+            why = [n for n in manifests[ds].notes if ("dropped" in n or "not kept" in n)
+                   and task in n.replace(",", " ").split()]
             raise ConfigError(f"dataset {ds!r} has no task {task!r}; its tasks: "
-                              f"{', '.join(manifests[ds].task_names)}", key=f"tasks[{i}].name")
+                              f"{', '.join(manifests[ds].task_names)}" + (f" ({why[0]})" if why else ""),
+                              key=f"tasks[{i}].name")
     for ds, m in manifests.items():
         for split in (cfg.data.train_split, cfg.data.dev_split):
             if split not in m.splits:
@@ -90,6 +94,7 @@ class TrainData:
         self.manifests: dict[str, Manifest] = {ds: load_manifest(loc) for ds, loc in locations.items()}
         self._tables: dict[tuple[str, str], pa.Table] = {}
         self.vector_table: dict[str, np.ndarray] | None = None
+        self.vector_coverage = ""  # the coverage log line when the config has vectors
         self._unk_p: torch.Tensor | None = None
         self.vocab = self._build_vocab()
         self.specs: list[TaskSpec] = []
@@ -124,6 +129,12 @@ class TrainData:
             seen = {w for c in counts.values() for w, _ in c} if d.vectors_all_splits else set()
             self.vector_table = read_vectors(d.vectors, set(base.itos[2:]) | seen)
             vocab = extend_with_vectors(base, seen, self.vector_table)
+            from raymtl.data.coverage import coverage_line
+
+            # only splits whose every word was looked up in the vectors
+            looked_up = {f"{ds}/{split}": c for (ds, split), c in counts.items()
+                         if d.vectors_all_splits or (split == "train" and d.min_freq <= 1)}
+            self.vector_coverage = coverage_line(self.vector_table, looked_up)
         self.vocab_report = {
             "train_words": base.n_train - 2, "pretrained_only_words": len(vocab) - vocab.n_train,
             "pretrained_only_examples": list(vocab.itos[vocab.n_train:vocab.n_train + 20]),

@@ -135,6 +135,7 @@ def build_model(cfg: TrainConfig, data: TrainData, *, log: Callable[[str], None]
 
         aligned = align_vectors(data.vector_table, data.vocab, seed=cfg.train.seed)
         log(f"vectors: {aligned.summary()}")
+        log(data.vector_coverage)
         vectors = aligned.weights
     torch.manual_seed(cfg.train.seed)
     return default_architectures().build(cfg.arch, cfg.arch_params, data.specs, len(data.vocab), vectors=vectors)
