@@ -447,9 +447,230 @@ def run_fuzz(name: str, data_dir: Path, work: Path, n_cases: int, seed: int = 0)
 
 
 @pytest.mark.parametrize("name", sorted(BASES))
-def test_fuzz_reader(name, data_dir, tmp_path):
+def test_fuzz_reader(name, data_dir, tmp_path, capsys):
     out = run_fuzz(name, data_dir, tmp_path, CASES_PER_READER)
-    print(f"{name}: {CASES_PER_READER} cases: {out.errors} DataError, {out.ok} read fine, "
-          f"{out.prepared} prepared")
+    with capsys.disabled():  # the case counts belong in every run's output, not only with -s
+        print(f"\n[fuzz] reader {name}: {CASES_PER_READER} random cases: {out.errors} DataError, {out.ok} read fine, "
+              f"{out.prepared} prepared, {len(out.failures)} failures")
     assert not out.failures, "\n".join(out.failures)
     assert out.errors > 0  # the mutations do break things
+
+
+# ---------------------------------------------------------------------------------- structural cases
+# Issue 17: truncation at every record boundary and mid-record, flipped types and out-of-range
+# values, generated for every reader. A cut at a record boundary may leave a well-formed corpus
+# (then it must read cleanly); a cut inside a record, a flipped type or an out-of-range value
+# must be a DataError naming the file and field. Cut points per file are sampled evenly, at most
+# STRUCT_CUTS of each kind (env RAYMTL_FUZZ_CUTS).
+STRUCT_CUTS = int(os.environ.get("RAYMTL_FUZZ_CUTS", "12"))
+RECORD_END = {"xml": None, "jsonl": b"\n", "csv": b"\n", "tsv": b"\n", "columns": b"\n", "lines": b"\n"}
+CLOSE_TAGS = (b"</sentence>", b"</Review>")
+
+
+def _even(items: list, k: int) -> list:
+    if len(items) <= k:
+        return items
+    return [items[round(i * (len(items) - 1) / (k - 1))] for i in range(k)] if k > 1 else items[:1]
+
+
+def record_boundaries(data: bytes, fmt: str) -> list[int]:
+    """Byte offsets just after a record (a closing tag in XML, a line end elsewhere), last excluded."""
+    if fmt == "xml":
+        ends = [m.end() for tag in CLOSE_TAGS for m in re.finditer(re.escape(tag), data)]
+    else:
+        ends = [m.end() for m in re.finditer(b"\n", data)]
+    return sorted(e for e in ends if 0 < e < len(data.rstrip()))
+
+
+def mid_record_cuts(data: bytes, fmt: str) -> list[int]:
+    """Byte offsets inside a record where the cut leaves that record without its later fields: right
+    after a field separator (tsv/csv/columns/jsonl) or inside an element (XML)."""
+    if fmt == "xml":
+        return [m.start() + 1 for m in re.finditer(rb'(from|polarity|category)="', data)]
+    if fmt == "lines":  # twitter: 3 lines per record (text, target, label): cut after the text line
+        lines = data.split(b"\n")
+        out, pos = [], 0
+        for i, line in enumerate(lines):
+            pos += len(line) + 1
+            if i % 3 == 0 and i + 1 < len(lines) and line.strip():
+                out.append(pos)
+        return out
+    sep = {"tsv": b"\t", "csv": b",", "columns": b" ", "jsonl": b'"labels": '}[fmt]
+    out, pos = [], 0
+    for line in data.split(b"\n"):
+        k = line.find(sep)
+        if k > 0 and not line.startswith((b"-DOCSTART-", b"#doc")):
+            out.append(pos + k + len(sep))
+        pos += len(line) + 1
+    return out
+
+
+def _flip(name: str, data: bytes, fmt: str, rng: random.Random) -> list[tuple[str, bytes]]:
+    """Cases with a flipped type or an out-of-range value, each a DataError by the format's rules."""
+    out: list[tuple[str, bytes]] = []
+    if fmt == "xml":
+        for pat, bad in ((rb'polarity="[^"]*"', b'polarity="42"'), (rb'to="\d+"', b'to="99999999999"'),
+                         (rb'from="\d+"', b'from="-5"'), (rb'to="\d+"', b'to="x"'), (rb'from="\d+"', b'from="1.5"')):
+            hits = [m for m in re.finditer(pat, data)  # NULL targets' offsets are unused (only integers >= 0)
+                    if b'target="NULL"' not in data[data.rfind(b"<", 0, m.start()):data.find(b">", m.end())]
+                    or b"-" in bad or b"." in bad or b"x" in bad]
+            if hits:
+                m = rng.choice(hits)
+                out.append((f"flip {bad.decode()}", data[:m.start()] + bad + data[m.end():]))
+    elif name == "conll04":  # relation heads are token indices of the sentence
+        hits = list(re.finditer(rb"\t\[(\d+)(?:, \d+)*\]\r?$", data, re.M))
+        for bad in (b"[999]", b"[x]", b"[-4]", b"[1.5]"):
+            m = rng.choice(hits)
+            out.append((f"flip heads={bad.decode()}", data[:m.start()] + b"\t" + bad + data[m.end():]))
+    elif name == "semeval16-stance":
+        lines = data.split(b"\n")
+        i = rng.randrange(1, len(lines) - 1)
+        head, _, _ = lines[i].rpartition(b"\t")
+        for bad in (b"42", b"", b"against!"):
+            out.append((f"flip Stance={bad.decode()!r}", b"\n".join(lines[:i] + [head + b"\t" + bad] + lines[i + 1:])))
+    elif name == "twitter-target-dong14":
+        lines = data.split(b"\n")
+        i = rng.randrange(0, (len(lines) - 1) // 3) * 3 + 2
+        for bad in (b"7", b"positive", b"1.0"):
+            out.append((f"flip label={bad.decode()!r}", b"\n".join(lines[:i] + [bad] + lines[i + 1:])))
+    elif name == "fudan-mtl-16":
+        lines = data.split(b"\n")
+        i = rng.randrange(0, len(lines) - 1)
+        _, _, text = lines[i].partition(b"\t")
+        for bad in (b"7", b"-1", b"pos"):
+            out.append((f"flip label={bad.decode()!r}", b"\n".join(lines[:i] + [bad + b"\t" + text] + lines[i + 1:])))
+    elif fmt == "csv" and data.startswith(b"Headline"):
+        lines = data.split(b"\n")
+        i = rng.randrange(1, len(lines) - 1)
+        head, _, _ = lines[i].rpartition(b",")
+        for bad in (b"42", b"", b"AGREE!"):
+            out.append((f"flip Stance={bad.decode()!r}", b"\n".join(lines[:i] + [head + b"," + bad] + lines[i + 1:])))
+    return out
+
+
+def _jsonl_flips() -> list[tuple[str, dict, str]]:
+    """(label, line object, field) on a 3-token example with tagging/multilabel/classify/relation tasks."""
+    good = {"tokens": ["The", "pizza", "rocks"], "offsets": [[0, 3], [4, 9], [10, 15]],
+            "labels": {"ate": ["O", "B", "O"], "acd": ["food"], "pol": "pos", "re": [[0, 1, "R"]]}}
+
+    def with_(path: str, value) -> dict:
+        obj = json.loads(json.dumps(good))
+        node = obj
+        *parents, last = path.split(".")
+        for p in parents:
+            node = node[p]
+        node[last] = value
+        return obj
+
+    cases = [("int tags", with_("labels.ate", [0, 1, 0]), "labels.ate"),
+             ("int multilabel values", with_("labels.acd", [1, 2]), "labels.acd"),
+             ("dict multilabel value", with_("labels.acd", [{"x": 1}]), "labels.acd"),
+             ("int classify label", with_("labels.pol", 3), "labels.pol"),
+             ("list classify label", with_("labels.pol", ["pos"]), "labels.pol"),
+             ("dict relation type", with_("labels.re", [[0, 1, {"x": 1}]]), "labels.re"),
+             ("float relation index", with_("labels.re", [[0.5, 1, "R"]]), "labels.re"),
+             ("bool relation index", with_("labels.re", [[True, 1, "R"]]), "labels.re"),
+             ("relation index beyond the tokens", with_("labels.re", [[0, 7, "R"]]), "labels.re"),
+             ("relation pair, not triple", with_("labels.re", [[0, 1]]), "labels.re"),
+             ("reversed offsets", with_("offsets", [[0, 3], [9, 4], [10, 15]]), "offsets"),
+             ("negative offsets", with_("offsets", [[-3, -1], [4, 9], [10, 15]]), "offsets"),
+             ("offsets beyond int32", with_("offsets", [[0, 3], [4, 2**40], [10, 15]]), "offsets"),
+             ("float offsets", with_("offsets", [[0, 3.5], [4, 9], [10, 15]]), "offsets"),
+             ("string offsets", with_("offsets", [["0", "3"], [4, 9], [10, 15]]), "offsets"),
+             ("too few offsets", with_("offsets", [[0, 3]]), "offsets"),
+             ("int tokens", with_("tokens", [1, 2, 3]), "tokens"),
+             ("too few tags", with_("labels.ate", ["O"]), "labels.ate"),
+             ("null token", with_("tokens", ["The", None, "rocks"]), "tokens")]
+    return cases
+
+
+JSONL_TASKS = {"tasks": [{"name": "ate", "kind": "tagging"}, {"name": "acd", "kind": "multilabel"},
+                         {"name": "pol", "kind": "classify"}, {"name": "re", "kind": "relation"}]}
+
+
+@dataclass
+class StructOutcome:
+    cases: dict[str, int] = field(default_factory=dict)  # kind -> cases tried
+    errors: int = 0
+    clean: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+def _noted_skip(entry: DatasetEntry, case: Path, options: dict, target: str) -> bool:
+    """The reader skipped a record of ``target`` and says so in its notes (fudan-mtl-16's empty texts)."""
+    notes = entry.reader(case, {**entry.options, **options}).notes
+    return any(target in n and "skipped" in n for n in notes)
+
+
+def _struct_case(entry: DatasetEntry, base: Base, work: Path, k: int, target: str, data: bytes, kind: str,
+                 label: str, out: StructOutcome, must_fail: bool) -> None:
+    case = work / f"struct{k:04d}"
+    shutil.copytree(base.folder, case)
+    (case / target).write_bytes(data)
+    out.cases[kind] = out.cases.get(kind, 0) + 1
+    result, problem = _check_read(entry, case, base.options)
+    where = f"{entry.name} {kind} case {k} ({label} of {target})"
+    if result == "crash" or problem:
+        out.failures.append(f"{where}: {problem}")
+    elif result == "error":
+        out.errors += 1
+    elif must_fail and not _noted_skip(entry, case, base.options, target):
+        out.failures.append(f"{where}: accepted silently")
+    else:
+        out.clean += 1
+    shutil.rmtree(case)
+
+
+def run_structural(name: str, data_dir: Path, work: Path, seed: int = 0) -> StructOutcome:
+    entry = REGISTRY.get(name)
+    base_dir = work / "base"
+    base_dir.mkdir(parents=True)
+    base = BASES[name](data_dir, base_dir)
+    rng = random.Random(f"struct:{name}:{seed}")
+    out = StructOutcome()
+    k = 0
+    for target in base.files:
+        if target == "tasks.json":
+            continue
+        data = (base.folder / target).read_bytes()
+        for cut in _even(record_boundaries(data, base.fmt), STRUCT_CUTS):
+            # a cut at a record boundary is a shorter corpus: clean, or a DataError (e.g. an unclosed XML root)
+            _struct_case(entry, base, work, k, target, data[:cut], "boundary", f"cut at byte {cut}", out, False)
+            k += 1
+        for cut in _even(mid_record_cuts(data, base.fmt), STRUCT_CUTS):
+            _struct_case(entry, base, work, k, target, data[:cut], "mid-record", f"cut at byte {cut}", out, True)
+            k += 1
+        if target.endswith(".unlabel"):  # fudan's unlabelled texts carry no label to flip
+            continue
+        for label, broken in _flip(name, data, base.fmt, rng):
+            _struct_case(entry, base, work, k, target, broken, "type/range", label, out, True)
+            k += 1
+    return out
+
+
+@pytest.mark.parametrize("name", sorted(BASES))
+def test_structural_fuzz(name, data_dir, tmp_path, capsys):
+    out = run_structural(name, data_dir, tmp_path)
+    with capsys.disabled():
+        print(f"\n[fuzz] reader {name}: {sum(out.cases.values())} structural cases "
+              f"({', '.join(f'{n} {k}' for k, n in sorted(out.cases.items()))}): {out.errors} DataError, "
+              f"{out.clean} clean reads, {len(out.failures)} failures")
+    assert not out.failures, "\n".join(out.failures[:30])
+    assert out.cases.get("mid-record", 0) > 0
+
+
+def test_jsonl_type_flips_name_file_line_and_field(tmp_path, capsys):
+    entry = REGISTRY.get("jsonl")
+    (tmp_path / "tasks.json").write_text(json.dumps(JSONL_TASKS))
+    good = {"tokens": ["A", "b", "c"], "labels": {"ate": ["O", "O", "O"], "acd": ["x"], "pol": "neg", "re": []}}
+    cases = _jsonl_flips()
+    for label, obj, fld in cases:
+        (tmp_path / "train.jsonl").write_text(json.dumps(good) + "\n" + json.dumps(obj) + "\n")
+        with pytest.raises(DataError) as e:
+            entry.reader(tmp_path, entry.options)
+        assert (e.value.file, e.value.line, e.value.field) == (str(tmp_path / "train.jsonl"), 2, fld), (label, str(e.value))
+    (tmp_path / "train.jsonl").write_text(json.dumps(good) + "\n" + json.dumps(_jsonl_flips()[0][1] | {
+        "labels": {"ate": ["O", "B", "O"], "acd": ["food"], "pol": "pos", "re": [[0, 1, "R"]]}}) + "\n")
+    assert len(entry.reader(tmp_path, entry.options).splits["train"]) == 2  # the unflipped example reads
+    with capsys.disabled():
+        print(f"\n[fuzz] reader jsonl: {len(cases)} type/range flips, each a DataError naming file, line and field")

@@ -82,12 +82,12 @@ def read_file(path: Path, split: str, notes: list[str] | None = None) -> list[Ex
         relations = []
         for i, (line, _, _, labels, heads) in enumerate(rows):
             for label, head in zip(labels, heads):
-                if label == NO_RELATION:
-                    continue
-                if not isinstance(head, int) or not 0 <= head < n:
+                # checked for "N" too (its head is the token itself): a bad index there is corruption as well
+                if not isinstance(head, int) or isinstance(head, bool) or not 0 <= head < n:
                     raise DataError(f"relation {label!r} points to token {head!r}, outside the sentence of {n} tokens",
                                     file=path, line=line, field="heads")
-                relations.append((i, head, label))
+                if label != NO_RELATION:
+                    relations.append((i, head, label))
         examples.append(Example(id=f"{split}-{doc_id}", tokens=[r[1] for r in rows],
                                 labels={"ner": tags, "re": relations}))
 

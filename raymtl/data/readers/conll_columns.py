@@ -114,6 +114,9 @@ def read_columns(path: Path, split: str, columns: Mapping[int, str], schemes: Ma
             raise DataError(f"expected at least {need} columns, got {len(cols)}", file=path, line=n, field="columns")
         if not width:
             width, first_line = len(cols), n
+            if len({i % width for i in columns}) != len(columns):  # {0: tokens, -1: tags} on a 1-column line
+                raise DataError(f"columns {dict(columns)} name the same column of a {width}-column line",
+                                file=path, line=n, field="columns")
         elif len(cols) != width:  # with negative indices a short (truncated) line would still parse
             raise DataError(f"expected {width} columns as on line {first_line}, got {len(cols)} (a truncated or "
                             "malformed line?)", file=path, line=n, field="columns")

@@ -76,6 +76,8 @@ def read_bodies(path: Path) -> dict[str, str]:
     for line, (bid, body) in _rows(path, ("Body ID", "articleBody")):
         if bid in bodies:
             raise DataError(f"duplicate Body ID {bid}", file=path, line=line, field="Body ID")
+        if not body.strip():  # a row cut after its Body ID
+            raise DataError(f"empty articleBody of Body ID {bid}", file=path, line=line, field="articleBody")
         bodies[bid] = body
     return bodies
 

@@ -85,6 +85,12 @@ def read_file(path: Path, *, targets: bool, text_b_mode: str, skip_oos: bool) ->
                         lines.append(op.line)
                     else:
                         target = None
+                        # unused for NULL (the official files hold stale values, even past the text), but a
+                        # non-integer or negative one is corruption
+                        for attr in ("from", "to"):
+                            if op.get(attr) is not None and common.int_attr(op, attr, path) < 0:
+                                raise DataError(f"{attr}={op.get(attr)} is negative", file=path, line=op.line,
+                                                field=attr)
                 cats.add(cat)
                 parsed.append((cat, pol, target))
             tokens, offsets = common.tokenize(text, cuts=[x for s, e, _ in spans for x in (s, e)])
