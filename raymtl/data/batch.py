@@ -18,6 +18,7 @@ import pyarrow as pa
 import torch
 
 from raymtl.data.schema import TaskSpec, label_column
+from raymtl.data.tagging import bio_to_bilou
 from raymtl.data.vocab import Vocab
 
 IGNORE = -100
@@ -111,6 +112,8 @@ class BatchEncoder:
             for i, tags in enumerate(values):
                 if tags is not None:
                     tags = tags[:width]
+                    if t.scheme == "BILOU":  # shards hold BIO; the task trains on BILOU (data.tagging_scheme)
+                        tags = bio_to_bilou(tags)
                     y[i, : len(tags)] = torch.as_tensor([ids[x] for x in tags], dtype=torch.long)
             return y
         if t.kind == "relation":

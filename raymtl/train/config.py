@@ -42,6 +42,7 @@ class DataConfig:
     # α of word dropout: a training token becomes <unk> with probability α / (α + its train count)
     # (Kiperwasser & Goldberg 2016), so <unk> is trained on rare words; 0 = off
     unk_dropout: float = 0.25
+    tagging_scheme: Literal["BIO", "BILOU"] = "BIO"  # BILOU: BIO tagging tasks train on BILOU tags
 
 
 @dataclass

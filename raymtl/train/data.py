@@ -23,6 +23,7 @@ from raymtl.data.batch import Batch, BatchEncoder
 from raymtl.data.manifest import Manifest
 from raymtl.data.schema import TaskSpec, label_column
 from raymtl.data.shards import load_manifest, open_split
+from raymtl.data.tagging import with_scheme
 from raymtl.data.vocab import Vocab, oov_rate
 from raymtl.errors import ConfigError, DataError
 from raymtl.paths import data_dir, shards_dir
@@ -101,8 +102,12 @@ class TrainData:
         self._by_dataset: dict[str, dict[str, str]] = {ds: {} for ds in locations}  # ds -> task -> key
         for t in cfg.tasks:
             ds, task = cfg.task_ref(t.name)
-            self.specs.append(replace(self.manifests[ds].task(task), name=t.name))
+            self.specs.append(replace(self.task(ds, task), name=t.name))
             self._by_dataset[ds][task] = t.name
+
+    def task(self, ds: str, name: str) -> TaskSpec:
+        """A dataset's task as trained: BIO tagging tasks relabelled when ``data.tagging_scheme`` is BILOU."""
+        return with_scheme(self.manifests[ds].task(name), self.cfg.data.tagging_scheme)
 
     def split_counts(self, ds: str, split: str) -> list[tuple[str, int]]:
         """Token counts of one split (text and text_b), read from its shards' token columns."""
@@ -210,7 +215,7 @@ class TrainData:
                 raise DataError(f"dataset {ds!r} has no split {split_ds!r} (it has {', '.join(m.splits)})",
                                 field="split")
             table = self.table(ds, split_ds)
-            specs = [m.task(t) for t in task_keys]
+            specs = [self.task(ds, t) for t in task_keys]
             enc = BatchEncoder(self.vocab, specs, task_keys=task_keys, max_len=self.cfg.data.max_len,
                                max_pair_len=self.cfg.data.max_pair_len)
             lengths_all = pc.list_value_length(table.column("tokens")).to_numpy(zero_copy_only=False)

@@ -28,6 +28,7 @@ from seqeval.metrics.sequence_labeling import get_entities
 
 from raymtl.data.batch import IGNORE, Batch
 from raymtl.data.schema import TaskSpec
+from raymtl.data.tagging import seqeval_tags
 from raymtl.errors import ConfigError
 
 State = dict[str, Any]
@@ -63,7 +64,7 @@ def spans(tags: Sequence[str]) -> list[Span]:
     Ill-formed ``I-`` tags (after ``O`` or another type) open a new entity, as in conlleval and
     seqeval's default mode, so span counts equal ``seqeval.metrics.f1_score(y_true, y_pred)``.
     """
-    return [(t, s, e) for t, s, e in get_entities(list(tags))]
+    return [(t, s, e) for t, s, e in get_entities(seqeval_tags(tags))]  # BILOU read as BIOES
 
 
 def _valid_rows(target: torch.Tensor, present: torch.Tensor | None) -> torch.Tensor:
