@@ -69,7 +69,7 @@ def test_python_tag_in_an_override_stays_a_string():
 
 
 # ---- names and paths ---------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["../../x", "/tmp/x", "a/b", "..", "", "~root", "x\x00y", "a\\b", "x y"])
+@pytest.mark.parametrize("name", ["../../x", "/tmp/x", "a/b", "..", "", "~root", "x\x00y", "a\\b", "x y", "n" * 201])
 def test_unsafe_names_are_rejected(name):
     with pytest.raises(ConfigError, match="name"):
         check_name(name, key="--name")
@@ -90,7 +90,8 @@ def test_inside_resolves_symlinks(tmp_path):
         inside(tmp_path / "root", "../x")
 
 
-@pytest.mark.parametrize("name", ["../../escaped", str(Path("/tmp") / "raymtl-abs-escape")])
+@pytest.mark.parametrize("name", ["../../escaped", str(Path("/tmp") / "raymtl-abs-escape"), "a/b", "x\x00y",
+                                  "n" * 300])
 def test_train_name_cannot_escape_storage(tmp_path, name):
     import ray
 
@@ -105,7 +106,7 @@ def test_train_name_cannot_escape_storage(tmp_path, name):
     assert not ray.is_initialized() and not storage.exists() and not Path("/tmp/raymtl-abs-escape").exists()
 
 
-@pytest.mark.parametrize("name", ["../escaped", "/tmp/raymtl-abs-escape"])
+@pytest.mark.parametrize("name", ["../escaped", "/tmp/raymtl-abs-escape", "a/b", "x\x00y", "n" * 300])
 def test_tune_name_cannot_escape_storage(tmp_path, name):
     import ray
 
@@ -262,3 +263,15 @@ def test_security_doc_exists():
     text = (REPO / "docs" / "security.md").read_text()
     for topic in ("safe_load", "weights_only", "pickle", "--name", "shared cluster"):
         assert topic in text, topic
+
+
+@pytest.mark.parametrize("name", ["../escaped", "/tmp/raymtl-abs-escape", "x\x01y", "n" * 300])
+def test_aux_select_name_cannot_escape_storage(tmp_path, name):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "raymtl.cli", "aux-select", "--main", "semeval16-stance:stance",
+                           "--pool", "twitter-target-dong14:sentiment", "--name", name, "--storage",
+                           str(tmp_path / "s")], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 2 and "[--name]" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert not (tmp_path / "s").exists() and not (tmp_path / "escaped").exists()
