@@ -31,8 +31,8 @@ Param keys are dotted paths into the train config (checked against its dataclass
 ``model.*``, against the config of every architecture a trial can use). Params are suggested in
 this order: ``params``, the auxiliary-task params, then ``conditional`` blocks in order; a
 ``when`` may reference any param suggested before its block (including ``aux.<task>`` /
-``aux.subset``). Numbers written like ``1e-4`` (which YAML reads as text) are accepted for
-int/float bounds; write ``1.0e-4`` in categorical choices.
+``aux.subset``). Numbers follow the configs' rule (:mod:`raymtl.numeric`): ``1e-4`` (which YAML
+reads as text) is a number in bounds, steps and numeric choices; NaN and ±inf are refused.
 
 Every problem raises :class:`~raymtl.errors.ConfigError` naming the file and the key.
 """
