@@ -177,3 +177,31 @@ def test_a_failed_prepare_leaves_no_temporary_and_keeps_the_old_shards(corpus, t
     assert sorted(p.name for p in out.iterdir()) == [".semeval14-restaurants.lock", "semeval14-restaurants"]
     verify_shards(out / "semeval14-restaurants")
     assert json.loads((out / "semeval14-restaurants" / "manifest.json").read_text())["created"] == good.manifest.created
+
+
+@pytest.mark.parametrize("change", ["splits: []", "unknown task kind", "shard path escapes", "split named ..",
+                                    "vocab not pairs", "not an object"])
+def test_a_malformed_manifest_is_one_data_error_line(corpus, tmp_path, change):
+    out = tmp_path / "out"
+    prepare(REGISTRY.get("semeval14-restaurants"), corpus / "semeval14-restaurants", out, log=lambda _m: None)
+    path = out / "semeval14-restaurants" / "manifest.json"
+    d = json.loads(path.read_text())
+    if change == "splits: []":
+        d["splits"] = []
+    elif change == "unknown task kind":
+        d["tasks"][0]["kind"] = "regression"
+    elif change == "shard path escapes":
+        d["splits"]["train"]["shards"][0]["path"] = "train/../../../../etc/passwd"
+    elif change == "split named ..":
+        d["splits"][".."] = d["splits"].pop("train")
+    elif change == "vocab not pairs":
+        d["vocab"] = [["a"]]
+    else:
+        d = [d]
+    path.write_text(json.dumps(d))
+    proc = cli("data", "inspect", str(out / "semeval14-restaurants"), "--verify")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert str(path) in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    # ... and the advised re-run of prepare replaces the broken set
+    assert prepare(REGISTRY.get("semeval14-restaurants"), corpus / "semeval14-restaurants", out,
+                   log=lambda _m: None).rebuilt
