@@ -9,6 +9,7 @@ import torch
 from raymtl.data.batch import Batch, BatchEncoder
 from raymtl.data.schema import TaskSpec, label_column
 from raymtl.models.architectures import _graph_common as gc
+from raymtl.models.architectures._graph_recurrence import Sources
 from raymtl.models.base import StepContext
 from raymtl.models.registry import default_registry
 
@@ -155,9 +156,13 @@ def test_lstm_dagger_step_by_hand():
     r = torch.tensor([[0.3, -0.7]])
     mask = torch.tensor([[True, False]])
     w_ih, w_hh, b = lstm.weight_ih_l0, lstm.weight_hh_l0, lstm.bias_ih_l0 + lstm.bias_hh_l0
-    seq, last, w = gc.lstm_dagger(x @ w_ih.T + b, w_hh.unsqueeze(0), mask, fg, lambda t, h: (r, torch.ones(1, 1)))
-    seq2, _, _ = gc.lstm_dagger((x @ w_ih.T + b).expand(2, -1, -1), torch.stack([w_hh, 2 * w_hh]), mask.expand(2, -1),
-                                fg, lambda t, h: (r.expand(2, -1), torch.ones(2, 1)), which=torch.tensor([0, 1]))
+    # one message source holding r: its weight is 1 whatever the score, so r_t = r at every step
+    one = Sources(torch.zeros(1, 1, 4), r.view(1, 1, 2), torch.zeros(1, 1, dtype=torch.bool), torch.ones(4))
+    w_h, qx = torch.zeros(4, 2), torch.zeros(1, 2, 4)
+    seq, last, w = gc.lstm_dagger(x @ w_ih.T + b, w_hh.unsqueeze(0), mask, fg, w_h, qx, one)
+    two = Sources(*(v.expand(2, *v.shape[1:]) for v in (one.src, one.val, one.exclude)), one.u)
+    seq2, _, _ = gc.lstm_dagger((x @ w_ih.T + b).expand(2, -1, -1), torch.stack([2 * w_hh, w_hh]), mask.expand(2, -1),
+                                fg, w_h, qx.expand(2, -1, -1), two, which=torch.tensor([1, 0]))
     torch.testing.assert_close(seq2[:1], seq)  # rows pick their own task's W_hh
     i, f, gg, o = (x[0, 0] @ w_ih.T + b).chunk(4)
     c1 = torch.sigmoid(i) * torch.tanh(gg)

@@ -2,7 +2,8 @@
 
 - :class:`LSTMBank`: one unidirectional LSTM per task (the task nodes, eq. 2), usable plainly (to
   send messages, eq. 2) or as the recurrent part of LSTM† (to receive them, eq. 9);
-- :class:`FusionGate` and :func:`lstm_dagger`: LSTM† (eq. 9–11) driven by a message function;
+- :class:`FusionGate`: LSTM†'s fusion gate (eq. 10–11); the recurrence itself, with its message
+  attention, is :func:`lstm_dagger` in ``_graph_recurrence`` (one autograd node, written-out backward);
 - :class:`MessageScorer`: the edge score ``u tanh(W [x_t, h_{t-1}^(k), h_src])`` (eq. 4–5) used for
   α (eq. 6, over other tasks) and β (eq. 8, over the shared LSTM's positions);
 - :func:`grad_reverse` and :func:`orthogonality_penalty` for the SP-MTL baseline (Liu et al. 2017);
@@ -14,7 +15,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -22,6 +22,7 @@ from torch import nn
 
 from raymtl.data.batch import IGNORE, Batch
 from raymtl.data.schema import TaskSpec
+from raymtl.models.architectures._graph_recurrence import Sources, lstm_dagger
 from raymtl.models.config import BaseConfig
 from raymtl.models.base import ModelOutput, MTLModel, StepContext
 from raymtl.models.heads import build_head
@@ -103,52 +104,11 @@ class FusionGate(nn.Module):
         return h, g
 
 
-MessageFn = Callable[[int, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
-
-
-def lstm_dagger(x_proj: torch.Tensor, w_hh: torch.Tensor, mask: torch.Tensor, fusion: FusionGate,
-                message: MessageFn, which: torch.Tensor | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Run LSTM† (graph-mtl eq. 9) over rows.
-
-    ``x_proj [N, T, 4H]``: input projections ``W_ih x_t + b`` of each row's own task LSTM;
-    ``w_hh [U, 4H, H]``: recurrent matrices of the U task LSTMs in use, ``which [N]`` the one of each
-    row (default: U = 1, all rows); ``mask [N, T]``; ``message(t, h_{t-1})`` returns
-    the aggregated message ``r_t [N, M]`` and its weights ``[N, ...]`` (α or β).
-    Returns hidden states ``[N, T, H]`` (0 at padding), the last real state ``[N, H]`` and the
-    stacked message weights ``[N, T, ...]`` (0 at padding).
-    """
-    n, t_len, _ = x_proj.shape
-    hidden = w_hh.shape[-1]
-    w_t = w_hh.transpose(1, 2)  # [U, H, 4H]
-    rows = torch.arange(n, device=x_proj.device)
-    h = x_proj.new_zeros(n, hidden)
-    c = x_proj.new_zeros(n, hidden)
-    outs, weights = [], []
-    steps = x_proj.unbind(1)  # one backward stack instead of a full-size gradient per sliced step
-    for t in range(t_len):
-        if w_t.shape[0] == 1:
-            rec = h @ w_t[0]
-        else:  # every row through every task's W_hh (plain matmuls), then each row's own
-            rec = torch.matmul(h.unsqueeze(0), w_t)[which, rows]
-        gates = steps[t] + rec
-        i, f, g, o = gates.chunk(4, dim=-1)
-        c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)  # graph-mtl eq. 2 (memory update)
-        r, w = message(t, h)
-        h_new, _ = fusion(torch.sigmoid(o), c_new, r)  # graph-mtl eq. 9–11
-        m = mask[:, t].unsqueeze(-1)
-        h = torch.where(m, h_new, h)
-        c = torch.where(m, c_new, c)
-        outs.append(h_new * m)
-        weights.append(w * m.view(n, *([1] * (w.dim() - 1))))
-    return torch.stack(outs, 1), h, torch.stack(weights, 1)
-
-
 class MessageScorer(nn.Module):
     """``s = u^T tanh(W [x_t, h_{t-1}^(k), h_src])`` (graph-mtl eq. 5), split as ``W = [W_x, W_h, W_s]``.
 
-    ``source`` terms are projected once per sequence (:meth:`project_source`), the query terms once
-    per step (:meth:`query`), so the step cost is one tanh over ``[..., A]``.
+    ``source`` terms are projected once per sequence (:meth:`project_source`), ``W_x x_t`` once per
+    sequence by the caller; ``lstm_dagger`` adds ``W_h h_{t-1}`` and scores at each step.
     """
 
     def __init__(self, input_size: int, hidden_size: int, source_size: int, attn_size: int):
@@ -160,13 +120,6 @@ class MessageScorer(nn.Module):
 
     def project_source(self, src: torch.Tensor) -> torch.Tensor:
         return self.W_s(src)
-
-    def query(self, x_t_proj: torch.Tensor, h_prev: torch.Tensor) -> torch.Tensor:
-        return x_t_proj + self.W_h(h_prev)
-
-    def score(self, query: torch.Tensor, src_proj: torch.Tensor) -> torch.Tensor:
-        """``query`` broadcastable against ``src_proj [..., A]`` -> scores ``[...]``."""
-        return self.u(torch.tanh(query + src_proj)).squeeze(-1)  # graph-mtl eq. 4–5
 
 
 # ----------------------------------------------------------------------------- rows and heads
@@ -398,7 +351,8 @@ class MessagePassingModel(RowModel):
             if name != "embedder":
                 uniform_init_(mod, self.cfg.init_range)
 
-    def messages(self, x: torch.Tensor, batch: Batch, rows: TaskRows, qx: torch.Tensor) -> tuple[MessageFn, str]:
+    def messages(self, x: torch.Tensor, batch: Batch, rows: TaskRows) -> tuple[Sources, str]:
+        """What each row's node attends to (the message sources of eq. 3 / 8) and the weights' name."""
         raise NotImplementedError  # pragma: no cover
 
     def encode_rows(self, batch, rows, ctx):
@@ -408,8 +362,9 @@ class MessagePassingModel(RowModel):
         xr = x[rows.example]  # [N, T, D]
         x_proj = torch.einsum("ntd,ngd->ntg", xr, w_ih[local]) + b[local].unsqueeze(1)
         qx = self.scorer.W_x(xr)  # W^(s) x_t part of graph-mtl eq. 5, [N, T, A]
-        message, key = self.messages(x, batch, rows, qx)
-        seq, last, weights = lstm_dagger(x_proj, w_hh, batch.mask[rows.example], self.fusion, message,
-                                           which=local)
+        sources, key = self.messages(x, batch, rows)
+        seq, last, weights = lstm_dagger(x_proj, w_hh, batch.mask[rows.example], self.fusion, self.scorer.W_h.weight,
+                                         qx, sources, which=local,
+                                         recompute=bool(getattr(self.cfg, "checkpoint_attention", True)))
         p = self.cfg.dropout
         return dropout_seq(seq, p, self.training), dropout_seq(last, p, self.training), {key: weights}

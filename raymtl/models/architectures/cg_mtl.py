@@ -8,6 +8,7 @@ import torch
 
 from raymtl.data.schema import TaskSpec
 from raymtl.models.architectures._graph_common import MessagePassingConfig, MessagePassingModel
+from raymtl.models.architectures._graph_recurrence import Sources
 
 
 @dataclass
@@ -39,27 +40,13 @@ class CGMTL(MessagePassingModel):
         super().__init__(cfg, tasks, vocab_size, vectors=vectors)
         self.init_weights()
 
-    def messages(self, x, batch, rows, qx):
-        k_all = len(self.nodes)
-        n, t_len = qx.shape[:2]
-        hidden = self.cfg.hidden
-        if k_all == 1:
-            zero_r, zero_a = qx.new_zeros(n, hidden), qx.new_zeros(n, 1)
-            return (lambda t, h_prev: (zero_r, zero_a)), "alpha"
-        # h_t^(i) of every task LSTM on every row, [K, N, T, H]
-        hs = self.nodes.plain(x)[:, rows.example]  # graph-mtl eq. 2
-        src = self.scorer.project_source(hs)  # W^(s) h_t^(i) part of graph-mtl eq. 5, [K, N, T, A]
-        own = torch.nn.functional.one_hot(rows.task, k_all).T.bool()  # [K, N]: i == k
-        qx_t, src_t, hs_t = qx.unbind(1), src.unbind(2), hs.unbind(2)  # per step, cheap in backward
-
-        def message(t: int, h_prev: torch.Tensor):
-            q = self.scorer.query(qx_t[t], h_prev)  # W^(s) [x_t, h_{t-1}^(k)] part of graph-mtl eq. 5
-            s = self.scorer.score(q.unsqueeze(0), src_t[t])  # s_t^(i→k), [K, N] (graph-mtl eq. 4–5)
-            alpha = torch.softmax(s.masked_fill(own, float("-inf")), dim=0)  # graph-mtl eq. 6, over i ≠ k
-            r = (alpha.unsqueeze(-1) * hs_t[t]).sum(0)  # graph-mtl eq. 3
-            return r, alpha.T
-
-        return message, "alpha"
+    def messages(self, x, batch, rows):
+        # h_t^(i) of every task LSTM on every row, [N, T, K, H] (graph-mtl eq. 2)
+        hs = self.nodes.plain(x)[:, rows.example].permute(1, 2, 0, 3).contiguous()
+        src = self.scorer.project_source(hs)  # W^(s) h_t^(i) part of graph-mtl eq. 5, [N, T, K, A]
+        # α over the other tasks i ≠ k (eq. 6); with one task every source is excluded: r = 0, α = 0
+        own = torch.nn.functional.one_hot(rows.task, len(self.nodes)).bool()  # [N, K]
+        return Sources(src, hs, own, self.scorer.u.weight[0]), "alpha"
 
     def shared_parameters(self):
         """The parameters every task node shares (superscript (s)): edge scorer and fusion gate."""

@@ -6,16 +6,16 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torch.utils.checkpoint import checkpoint
 
 from raymtl.data.schema import TaskSpec
 from raymtl.models.architectures._graph_common import MessagePassingConfig, MessagePassingModel
+from raymtl.models.architectures._graph_recurrence import Sources
 
 
 @dataclass
 class SGMTLConfig(MessagePassingConfig):
-    """``checkpoint_attention``: recompute the per-step β scores in backward instead of storing them
-    (memory O(N·T·A) instead of O(N·T²·A) for long reviews; same results)."""
+    """``checkpoint_attention``: recompute the per-step β scores' ``tanh`` in backward instead of storing
+    them (memory O(N·T·A) instead of O(N·T²·A) for long reviews; same results)."""
 
     checkpoint_attention: bool = True
 
@@ -45,26 +45,11 @@ class SGMTL(MessagePassingModel):
         self.shared = nn.LSTM(self.embedder.out_dim, cfg.hidden, batch_first=True)  # θ^(s)
         self.init_weights()
 
-    def messages(self, x, batch, rows, qx):
+    def messages(self, x, batch, rows):
         hs = self.shared(x)[0][rows.example]  # h_i^(s), [N, T, H] (graph-mtl eq. 7)
-        src = self.scorer.project_source(hs)  # [N, T, A]
-        pad = ~batch.mask[rows.example]  # [N, T]
-        scorer = self.scorer
-
-        def scores(q: torch.Tensor, src_: torch.Tensor) -> torch.Tensor:
-            return scorer.score(q.unsqueeze(1), src_)  # like graph-mtl eq. 5, [N, T]
-
-        use_ckpt = self.cfg.checkpoint_attention and torch.is_grad_enabled()
-        qx_t = qx.unbind(1)
-
-        def message(t: int, h_prev: torch.Tensor):
-            q = scorer.query(qx_t[t], h_prev)
-            s = checkpoint(scores, q, src, use_reentrant=False) if use_ckpt else scores(q, src)
-            beta = torch.softmax(s.masked_fill(pad, float("-inf")), dim=-1)  # like graph-mtl eq. 6, over positions
-            r = torch.bmm(beta.unsqueeze(1), hs).squeeze(1)  # graph-mtl eq. 8
-            return r, beta
-
-        return message, "beta"
+        src = self.scorer.project_source(hs)  # W^(s) h_i^(s) part of eq. 5, [N, T, A]
+        # β over the row's real positions (graph-mtl eq. 8), the same positions at every step
+        return Sources(src, hs, ~batch.mask[rows.example], self.scorer.u.weight[0]), "beta"
 
     def shared_parameters(self):
         return list(self.shared.parameters())

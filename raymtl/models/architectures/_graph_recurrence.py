@@ -1,0 +1,217 @@
+"""LSTM† (graph-mtl eq. 9–11) with its message attention (eq. 4–8) as one autograd node.
+
+Autograd through a per-step Python loop costs ~60 graph nodes per time step, a checkpoint per step
+and a fresh ``[N, J, A]`` tensor per op. Here the forward runs without autograd into preallocated
+buffers and the backward is written out (back-propagation through time), so that
+
+- a step is one ``addmm`` for ``[W_hh^(k) | W_h^(s)] h_{t-1}`` of each row's own task (rows grouped by
+  task, not every row through every task's ``W_hh``), one for ``[W_f | W_r] r_t`` and one for ``W_c c_t``;
+- the edge scores ``u tanh(q_t + W_s h_j)`` are recomputed in backward (O(N·J·A) memory, as with
+  ``checkpoint_attention``), in place, with the ``u`` factor of ``dsrc`` applied once at the end;
+- weight gradients are one matrix product over all steps, not one per step, and the local derivative
+  factors that do not depend on the incoming gradient are computed for all steps at once.
+
+torch.compile of the step's attention was slower on CPU than these eager ops (and took a minute to
+compile), so it is not used.
+
+The message weights (α, β) it returns carry no gradient (they are read, never trained on).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class Sources:
+    """What a task node attends to at each step: ``J`` candidates per row.
+
+    ``src`` ``[N, J, A]`` (the same at every step: SG-MTL's shared-LSTM positions) or ``[N, T, J, A]``
+    (one set per step: CG-MTL's other task LSTMs at step t): the ``W_s h_j`` part of eq. 5;
+    ``val`` the matching ``[N, J, M]`` / ``[N, T, J, M]`` messages ``h_j``; ``exclude [N, J]`` candidates
+    that get weight 0 (padding, the row's own task); ``u [A]`` the scoring vector of eq. 5.
+    """
+
+    src: torch.Tensor
+    val: torch.Tensor
+    exclude: torch.Tensor
+    u: torch.Tensor
+
+    @property
+    def static(self) -> bool:
+        return self.src.dim() == 3
+
+
+class _Recurrence(torch.autograd.Function):
+    # Buffers are time-major ([T, N, ...]) so that every step reads and writes contiguous blocks.
+    @staticmethod
+    def forward(ctx, xq, w_cat, w_fr, w_c, u, src, val, mask, exclude, bounds, hidden,  # type: ignore[override]
+                recompute):
+        n, t_len, _ = xq.shape
+        nh, static = hidden, src.dim() == 3
+        save = any(ctx.needs_input_grad)
+        new = xq.new_empty
+        pre = new(t_len, n, w_cat.shape[-1])  # [W_hh x | W_h h] + [W_ih x + b | W_x x] per step
+        act = new(t_len, n, 4 * nh)  # σ(i), σ(f), tanh(g), σ(o)
+        hs, cs = xq.new_zeros(t_len + 1, n, nh), xq.new_zeros(t_len + 1, n, nh)  # states before step t at [t]
+        cn, gg, th = new(t_len, n, nh), new(t_len, n, nh), new(t_len, n, nh)
+        r, fa = new(t_len, n, val.shape[-1]), new(t_len, n, 2 * nh)
+        seq, weights = new(t_len, n, nh), new(t_len, n, src.shape[-2])
+        buf = new(src.shape if static else src[:, 0].shape)
+        z_all = new(t_len, *buf.shape) if save and not recompute else None
+        s = new(n, src.shape[-2])
+        neg = torch.finfo(xq.dtype).min  # not -inf: a row that excludes everything gets 0, not NaN
+        keep = exclude.logical_not()
+        w_c_t = w_c.t()
+        mask_tm = mask.t().unsqueeze(-1)  # [T, N, 1]
+        for t in range(t_len):
+            for g, (a, b) in enumerate(bounds):  # [W_hh^(k) | W_h^(s)] h_{t-1} of each row's own task
+                torch.addmm(xq[a:b, t], hs[t, a:b], w_cat[g], out=pre[t, a:b])
+            torch.sigmoid(pre[t, :, :4 * nh], out=act[t])
+            torch.tanh(pre[t, :, 2 * nh:3 * nh], out=act[t, :, 2 * nh:3 * nh])
+            si, sf, tg, so = act[t].chunk(4, dim=-1)
+            torch.mul(sf, cs[t], out=cn[t]).addcmul_(si, tg)  # graph-mtl eq. 2 (memory update)
+            torch.add(src if static else src[:, t], pre[t, :, 4 * nh:].unsqueeze(1), out=buf)
+            buf.tanh_()
+            if z_all is not None:
+                z_all[t] = buf
+            torch.mv(buf.view(-1, buf.shape[-1]), u, out=s.view(-1))  # graph-mtl eq. 4–5
+            beta = torch.softmax(s.masked_fill_(exclude, neg), dim=-1).mul_(keep)  # graph-mtl eq. 6 / 8
+            torch.bmm(beta.unsqueeze(1), val if static else val[:, t], out=r[t].unsqueeze(1))  # eq. 3 / 8
+            torch.mm(r[t], w_fr, out=fa[t])  # [W_f r_t | W_r r_t]
+            torch.addmm(fa[t, :, nh:], cn[t], w_c_t, out=gg[t]).sigmoid_()  # graph-mtl eq. 11
+            torch.addcmul(cn[t], gg[t], fa[t, :, :nh], out=th[t]).tanh_()
+            h_new = so * th[t]  # graph-mtl eq. 10
+            m = mask_tm[t]
+            torch.mul(h_new, m, out=seq[t])
+            torch.mul(beta, m, out=weights[t])
+            torch.where(m, h_new, hs[t], out=hs[t + 1])
+            torch.where(m, cn[t], cs[t], out=cs[t + 1])
+        out_w = weights.transpose(0, 1).contiguous()
+        ctx.mark_non_differentiable(out_w)
+        if save:
+            ctx.save_for_backward(w_cat, w_fr, w_c, u, src, val, mask, pre, act, hs, cs, cn, gg, th, r, fa, weights)
+            ctx.bounds, ctx.hidden, ctx.z_all = bounds, hidden, z_all
+        return seq.transpose(0, 1).contiguous(), hs[t_len].clone(), out_w
+
+    @staticmethod
+    def backward(ctx, d_seq, d_last, _d_weights):  # type: ignore[override]
+        (w_cat, w_fr, w_c, u, src, val, mask, pre, act, hs, cs, cn, gg, th, r, fa,
+         weights) = ctx.saved_tensors
+        bounds, nh, z_all = ctx.bounds, ctx.hidden, ctx.z_all
+        t_len, n = act.shape[:2]
+        static = src.dim() == 3
+        # the factors of every step's local derivatives that do not depend on the incoming gradient,
+        # computed for all steps at once (a few large ops instead of many small ones per step)
+        si, sf, tg, so = act.chunk(4, dim=-1)
+        fr = fa[..., :nh]
+        p_cn = torch.cat([tg * si * (1 - si), cs[:-1] * sf * (1 - sf), si * (1 - tg * tg)], dim=-1)  # i, f, g
+        p_o = th * so * (1 - so)
+        p_th = so * (1 - th * th)
+        p_fa = torch.cat([gg, fr * gg * (1 - gg)], dim=-1)
+        maskf = mask.t().unsqueeze(-1).to(act.dtype)
+        keepf = 1 - maskf
+        d_seq_tm = d_seq.transpose(0, 1) if d_seq is not None else None
+        dh = d_last.clone() if d_last is not None else act.new_zeros(n, nh)
+        dc = act.new_zeros(n, nh)
+        d_pre = act.new_empty(pre.shape)
+        d_fa = act.new_empty(fa.shape)
+        d_r = act.new_empty(r.shape)
+        du = torch.zeros_like(u)
+        buf = act.new_empty(src.shape if static else src[:, 0].shape)
+        if static:
+            dsrc_sq = torch.zeros_like(src)  # Σ_t ds_t Z_t², so that dsrc = u ⊙ (Σ_t ds_t - Σ_t ds_t Z_t²)
+            ds_sum = src.new_zeros(src.shape[:2])
+            val_rows = val.transpose(1, 2).contiguous()  # [N, M, J]: dβ as [1, M] @ [M, J] (4x [J, M] @ [M, 1])
+        else:
+            dsrc = torch.empty_like(src)
+        w_cat_t = w_cat.transpose(1, 2).contiguous()  # row-major operands: faster small per-step products
+        w_fr_t = w_fr.t().contiguous()
+        for t in reversed(range(t_len)):
+            m = maskf[t]
+            dh_new = (dh + d_seq_tm[t]) * m if d_seq_tm is not None else dh * m
+            dhp, dcp, dcn = dh * keepf[t], dc * keepf[t], dc * m
+            d_pre2 = dh_new * p_th[t]
+            dcn += d_pre2
+            torch.mul(p_fa[t].view(n, 2, nh), d_pre2.unsqueeze(1), out=d_fa[t].view(n, 2, nh))  # [d W_f r, d a]
+            torch.mm(d_fa[t], w_fr_t, out=d_r[t])
+            dcn.addmm_(d_fa[t, :, nh:], w_c)
+            dcp.addcmul_(dcn, sf[t])
+            dg = d_pre[t]
+            torch.mul(p_cn[t].view(n, 3, nh), dcn.unsqueeze(1), out=dg[:, :3 * nh].view(n, 3, nh))
+            torch.mul(dh_new, p_o[t], out=dg[:, 3 * nh:4 * nh])
+            # message attention: ds = softmax'(dβ), then the scores' tanh recomputed in place
+            beta, dr = weights[t], d_r[t]
+            if static:
+                d_beta = torch.bmm(dr.unsqueeze(1), val_rows).squeeze(1)
+            else:
+                d_beta = torch.bmm(val[:, t], dr.unsqueeze(-1)).squeeze(-1)
+            ds = beta * (d_beta - (beta * d_beta).sum(-1, keepdim=True))
+            if z_all is None:
+                torch.add(src if static else src[:, t], pre[t, :, 4 * nh:].unsqueeze(1), out=buf)
+                buf.tanh_()
+            else:
+                buf.copy_(z_all[t])
+            du.addmv_(buf.view(-1, buf.shape[-1]).t(), ds.view(-1))
+            buf.mul_(buf)
+            d_q = ds.sum(-1, keepdim=True) - torch.bmm(ds.unsqueeze(1), buf).squeeze(1)
+            torch.mul(d_q, u, out=dg[:, 4 * nh:])
+            if static:
+                dsrc_sq.addcmul_(buf, ds.unsqueeze(-1))
+                ds_sum.add_(ds)
+            else:
+                dsrc[:, t] = (1 - buf) * ds.unsqueeze(-1) * u
+            for g, (a, b) in enumerate(bounds):
+                dhp[a:b].addmm_(dg[a:b], w_cat_t[g])
+            dh, dc = dhp, dcp
+        hp = hs[:-1]
+        d_w_cat = torch.stack([hp[:, a:b].reshape(-1, nh).t() @ d_pre[:, a:b].reshape(-1, d_pre.shape[-1])
+                               for a, b in bounds])
+        d_w_fr = r.reshape(-1, r.shape[-1]).t() @ d_fa.reshape(-1, 2 * nh)
+        d_w_c = d_fa[..., nh:].reshape(-1, nh).t() @ cn.reshape(-1, nh)
+        if static:
+            d_src = (ds_sum.unsqueeze(-1) - dsrc_sq) * u
+            d_val = torch.einsum("tnj,tnm->njm", weights, d_r)  # Σ_t β_t^T dr_t
+        else:
+            d_src = dsrc
+            d_val = (weights.unsqueeze(-1) * d_r.unsqueeze(2)).transpose(0, 1)
+        return (d_pre.transpose(0, 1), d_w_cat, d_w_fr, d_w_c, du, d_src, d_val,
+                None, None, None, None, None)
+
+
+def lstm_dagger(x_proj: torch.Tensor, w_hh: torch.Tensor, mask: torch.Tensor, fusion, w_h: torch.Tensor,
+                qx: torch.Tensor, sources: Sources, which: torch.Tensor | None = None, *, recompute: bool = True
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Run LSTM† (graph-mtl eq. 9–11) over N rows of T steps with attention messages (eq. 4–8).
+
+    ``x_proj [N, T, 4H]``: ``W_ih x_t + b`` of each row's own task LSTM; ``w_hh [U, 4H, H]`` the
+    recurrent matrices of the U task LSTMs in use and ``which [N]`` each row's (default U = 1);
+    ``mask [N, T]``; ``fusion``: the :class:`FusionGate`; ``w_h [A, H]`` and ``qx [N, T, A]``: the
+    ``W_h h_{t-1}`` and ``W_x x_t`` parts of eq. 5; ``sources``: see :class:`Sources`.
+    Returns hidden states ``[N, T, H]`` (0 at padding), the last real state ``[N, H]`` and the
+    message weights ``[N, T, J]`` (0 at padding and on excluded candidates). ``recompute``: recompute the
+    edge scores' ``tanh`` in backward (memory O(N·J·A)) instead of storing every step's (O(N·T·J·A)).
+    """
+    n = x_proj.shape[0]
+    hidden = w_hh.shape[-1]
+    if which is None or w_hh.shape[0] == 1:
+        order, bounds = None, [(0, n)]
+    else:  # group the rows by task so that each group is one matmul with its own W_hh
+        which_sorted, order = torch.sort(which, stable=True)
+        counts = torch.bincount(which_sorted, minlength=w_hh.shape[0]).tolist()
+        starts = [sum(counts[:g]) for g in range(len(counts))]
+        bounds = [(a, a + k) for a, k in zip(starts, counts)]
+        x_proj, qx, mask = x_proj[order], qx[order], mask[order]
+        sources = Sources(sources.src[order], sources.val[order], sources.exclude[order], sources.u)
+    xq = torch.cat([x_proj, qx], dim=-1)
+    w_cat = torch.cat([w_hh.transpose(1, 2), w_h.t().expand(w_hh.shape[0], -1, -1)], dim=-1)  # [U, H, 4H+A]
+    w_fr = torch.cat([fusion.W_f.weight, fusion.W_r.weight], dim=0).t()  # [M, 2H]
+    seq, last, weights = _Recurrence.apply(xq, w_cat, w_fr, fusion.W_c.weight, sources.u, sources.src,
+                                           sources.val, mask, sources.exclude, bounds, hidden, recompute)
+    if order is not None:
+        inv = torch.empty_like(order)
+        inv[order] = torch.arange(n, device=order.device)
+        seq, last, weights = seq[inv], last[inv], weights[inv]
+    return seq, last, weights
