@@ -97,8 +97,9 @@ def test_same_seed_same_metrics(tmp_path):
 
 
 def test_early_stopping_stops(tmp_path):
-    # lr 0: the dev score never improves after the first epoch, so patience 1 stops at epoch 2.
-    summary = run(tiny("absa_cmtl.yaml", "train.epochs=6", "train.patience=1", "optim.lr=0.0"), tmp_path)
+    # lr 1e-12 (lr must be > 0): the dev score never improves after the first epoch, so patience 1
+    # stops at epoch 2.
+    summary = run(tiny("absa_cmtl.yaml", "train.epochs=6", "train.patience=1", "optim.lr=1e-12"), tmp_path)
     assert summary["stopped_early"] and summary["epochs_run"] == 2 and summary["best_epoch"] == 1
 
 
