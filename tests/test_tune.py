@@ -27,14 +27,15 @@ TINY_BASE = ["data.max_train_examples=120", "data.max_eval_examples=60", "data.v
 
 
 def absa_overrides(epochs: int) -> list[str]:
-    # A 6-point grid: lr 0 trials stay weak (ASHA stops them once a trained trial has set the rung's
-    # bar), lr 1e38 trials diverge at their first step (non-finite loss: the trial fails, the search
-    # goes on). Grid seed 3 proposes lr 0.5, 1e38, 1e38, 0, 0, 0.5: a trained trial comes first.
+    # A 6-point grid: lr 1e-12 trials stay weak (ASHA stops them once a trained trial has set the
+    # rung's bar; lr 0 is refused, lr must be > 0), lr 1e38 trials diverge at their first step
+    # (non-finite loss: the trial fails, the search goes on). Grid seed 3 proposes lr 0.5, 1e38,
+    # 1e38, 1e-12, 1e-12, 0.5: a trained trial comes first.
     return TINY_BASE + [f"train.epochs={epochs}", "model.label_dim=16", "params.model.hidden=16",
                         "optim.name=sgd", "optim.clip=0.0", "train.monitor=ate/acc",
                         "search.algorithm=grid", "search.seed=3", "scheduler.grace_period=1",
                         "scheduler.reduction_factor=2",
-                        "params.optim.lr=[0.0, 0.5, 1.0e+38]", "params.schedule.gold_epochs=[0, 1]",
+                        "params.optim.lr=[1.0e-12, 0.5, 1.0e+38]", "params.schedule.gold_epochs=[0, 1]",
                         "params.tasks.ate.weight=1.0", "params.tasks.acd.weight=1.0",
                         "params.schedule.tau.tau_start=0.5"]
 
@@ -78,7 +79,7 @@ def test_search_more_trials_than_slots_with_asha_and_a_failing_trial(shards, fre
     assert sorted(failed["param/optim.lr"]) == [1e38, 1e38]
     assert failed["error"].str.contains("non-finite loss").all(), failed["error"].tolist()
     stopped = df[df["status"] == "STOPPED"]
-    assert len(stopped) >= 1 and (stopped["param/optim.lr"] == 0.0).all()  # ASHA stopped weak trials
+    assert len(stopped) >= 1 and (stopped["param/optim.lr"] == 1e-12).all()  # ASHA stopped weak trials
     assert (stopped["epochs_run"] < 4).all()
     assert (df[df["param/optim.lr"] == 0.5]["status"] == "TERMINATED").all()
     assert {"test/ate/f1", "dev/acd/f1", "best_dev_score", "wall_time_s"} <= set(df.columns)

@@ -104,7 +104,7 @@ NUMERIC_RANGES: dict[str, dict[str, Any]] = {
     "data.max_len": {"integer": True, "low": 1, "none_ok": True},
     "data.max_pair_len": {"integer": True, "low": 1, "none_ok": True},
     "data.unk_dropout": {"low": 0},
-    "optim.lr": {"low": 0, "low_open": True, "high": 10.0},
+    "optim.lr": {"low": 0, "low_open": True},  # too large a one diverges: train.diverge_factor
     "optim.weight_decay": {"low": 0},
     "optim.clip": {"low": 0, "hint": "0 turns clipping off"},
     "optim.momentum": {"low": 0, "high": 1, "high_open": True},
