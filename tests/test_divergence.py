@@ -101,3 +101,14 @@ def test_the_mean_loss_against_the_first_epoch(tmp_path):
         r.check_divergence(1, {"train/loss": 250.0, "train/steps": 5}, skipped=0)
     with pytest.raises(DivergenceError, match=r"all 3 batches of the epoch were skipped"):
         r.check_divergence(1, {"train/loss": 0.0, "train/steps": 0}, skipped=3)
+
+
+@pytest.mark.parametrize("policy", ["fail", "skip_batch", "lower_lr"])
+@pytest.mark.parametrize("lr", ["1e6", "1e38"])
+def test_a_huge_learning_rate_is_a_failed_run_not_a_success(tmp_path, policy, lr):
+    # No injection: what `--set optim.lr=1e6` did (a "successful" run at loss 4.9e7, or every batch
+    # skipped and dev 0.0 reported) is a NonFiniteLossError (DivergenceError is one) under every policy.
+    r = runner(tmp_path, "optim.name=sgd", f"optim.lr={lr}", "optim.clip=0", f"train.nonfinite={policy}")
+    with pytest.raises(NonFiniteLossError):
+        r.fit()
+    assert not (tmp_path / "results.json").exists()
