@@ -47,13 +47,13 @@ def sg_messages_old(model, x, batch, rows, qx):
     scorer = model.scorer
 
     def scores(q, src_):
-        return scorer.score(q.unsqueeze(1), src_)
+        return scorer.u(torch.tanh(q.unsqueeze(1) + src_)).squeeze(-1)
 
     use_ckpt = model.cfg.checkpoint_attention and torch.is_grad_enabled()
     qx_t = qx.unbind(1)
 
     def message(t, h_prev):
-        q = scorer.query(qx_t[t], h_prev)
+        q = qx_t[t] + scorer.W_h(h_prev)
         s = checkpoint(scores, q, src, use_reentrant=False) if use_ckpt else scores(q, src)
         beta = torch.softmax(s.masked_fill(pad, float("-inf")), dim=-1)
         return torch.bmm(beta.unsqueeze(1), hs).squeeze(1), beta
@@ -73,8 +73,8 @@ def cg_messages_old(model, x, batch, rows, qx):
     qx_t, src_t, hs_t = qx.unbind(1), src.unbind(2), hs.unbind(2)
 
     def message(t, h_prev):
-        q = model.scorer.query(qx_t[t], h_prev)
-        s = model.scorer.score(q.unsqueeze(0), src_t[t])
+        q = qx_t[t] + model.scorer.W_h(h_prev)
+        s = model.scorer.u(torch.tanh(q.unsqueeze(0) + src_t[t])).squeeze(-1)
         alpha = torch.softmax(s.masked_fill(own, float("-inf")), dim=0)
         return (alpha.unsqueeze(-1) * hs_t[t]).sum(0), alpha.T
 
