@@ -470,6 +470,10 @@ def run_search(opts: SearchOptions) -> dict[str, Any]:
     if opts.resume:
         if not tune.Tuner.can_restore(experiment_path):
             raise RaymtlError(f"{experiment_path}: nothing to resume (no experiment state there)")
+        if not remote:  # a bad checkpoint fails here once, not in every retry of its trial
+            from raymtl.train.checkpoint import check_resume_checkpoints
+
+            check_resume_checkpoints(experiment_path, recursive=True)
         kept = len(finished_trials(Path(experiment_path))) if not remote else "the"
         print(f"resuming {experiment_path}: {kept} finished trials are kept, unfinished ones continue")
         tuner = tune.Tuner.restore(experiment_path, trainable, resume_unfinished=True, resume_errored=True)

@@ -275,3 +275,23 @@ def test_aux_select_name_cannot_escape_storage(tmp_path, name):
                            str(tmp_path / "s")], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode == 2 and "[--name]" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     assert not (tmp_path / "s").exists() and not (tmp_path / "escaped").exists()
+
+
+def test_resume_check_finds_a_poisoned_checkpoint_of_any_trial(checkpoint, tmp_path):
+    """`raymtl tune --resume` checks every trial's checkpoints (at any depth) before Tune restores."""
+    import shutil
+
+    from raymtl.train.checkpoint import CheckpointError, check_resume_checkpoints
+    from raymtl.train.loop import BEST_FILE
+
+    _, ckpt = checkpoint
+    exp = tmp_path / "exp"
+    for trial in ("trial_a", "trial_b"):
+        shutil.copytree(ckpt, exp / trial / "run" / "checkpoint_000001")
+    assert check_resume_checkpoints(exp, recursive=True) == 2
+    assert check_resume_checkpoints(exp) == 0  # not recursive: only checkpoint_* directly below
+    bad = exp / "trial_b" / "run" / "checkpoint_000001" / BEST_FILE
+    torch.save({"x": Evil(tmp_path / PAYLOAD_MARKER)}, bad)
+    with pytest.raises(CheckpointError, match=str(bad).replace(".", r"\.")):
+        check_resume_checkpoints(exp, recursive=True)
+    assert not (tmp_path / PAYLOAD_MARKER).exists()

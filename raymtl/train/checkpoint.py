@@ -48,13 +48,15 @@ def check_checkpoint_dir(directory: str | Path) -> None:
             load_tensors(Path(directory) / name)
 
 
-def check_resume_checkpoints(run_dir: str | Path) -> int:
-    """Check the checkpoints Ray Train would resume ``run_dir`` from (``checkpoint_*`` directories);
-    returns how many were checked. Remote storage is not checked here (its workers still refuse)."""
+def check_resume_checkpoints(run_dir: str | Path, *, recursive: bool = False) -> int:
+    """Check the checkpoints Ray Train would resume ``run_dir`` from (``checkpoint_*`` directories;
+    ``recursive``: at any depth, e.g. every trial of a Tune experiment); returns how many were
+    checked. Remote storage is not checked here (its workers still refuse a bad file)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         return 0
-    dirs = sorted(p for p in run_dir.glob("checkpoint_*") if p.is_dir())
+    found = run_dir.rglob("checkpoint_*") if recursive else run_dir.glob("checkpoint_*")
+    dirs = sorted(p for p in found if p.is_dir())
     for d in dirs:
         check_checkpoint_dir(d)
     return len(dirs)
