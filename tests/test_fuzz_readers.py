@@ -446,12 +446,23 @@ def run_fuzz(name: str, data_dir: Path, work: Path, n_cases: int, seed: int = 0)
     return out
 
 
+def outside(tmp_path: Path, before: set[str]) -> list[str]:
+    """Entries that appeared beside the test's directory or in it outside base/, shards/ (writes
+    that escaped their roots)."""
+    new = {p.name for p in tmp_path.parent.iterdir()} - before
+    inner = {p.name for p in tmp_path.iterdir()} - {"base", "shards"}
+    return sorted(new) + sorted(inner)
+
+
 @pytest.mark.parametrize("name", sorted(BASES))
 def test_fuzz_reader(name, data_dir, tmp_path, capsys):
+    before = {p.name for p in tmp_path.parent.iterdir()}
     out = run_fuzz(name, data_dir, tmp_path, CASES_PER_READER)
+    escaped = outside(tmp_path, before)
     with capsys.disabled():  # the case counts belong in every run's output, not only with -s
         print(f"\n[fuzz] reader {name}: {CASES_PER_READER} random cases: {out.errors} DataError, {out.ok} read fine, "
-              f"{out.prepared} prepared, {len(out.failures)} failures")
+              f"{out.prepared} prepared, {len(out.failures)} failures, {len(escaped)} files outside their roots")
+    assert not escaped, escaped
     assert not out.failures, "\n".join(out.failures)
     assert out.errors > 0  # the mutations do break things
 
@@ -650,11 +661,14 @@ def run_structural(name: str, data_dir: Path, work: Path, seed: int = 0) -> Stru
 
 @pytest.mark.parametrize("name", sorted(BASES))
 def test_structural_fuzz(name, data_dir, tmp_path, capsys):
+    before = {p.name for p in tmp_path.parent.iterdir()}
     out = run_structural(name, data_dir, tmp_path)
+    escaped = outside(tmp_path, before)
     with capsys.disabled():
         print(f"\n[fuzz] reader {name}: {sum(out.cases.values())} structural cases "
               f"({', '.join(f'{n} {k}' for k, n in sorted(out.cases.items()))}): {out.errors} DataError, "
-              f"{out.clean} clean reads, {len(out.failures)} failures")
+              f"{out.clean} clean reads, {len(out.failures)} failures, {len(escaped)} files outside their roots")
+    assert not escaped, escaped
     assert not out.failures, "\n".join(out.failures[:30])
     assert out.cases.get("mid-record", 0) > 0
 
