@@ -2,8 +2,11 @@
 
 A run or experiment *name* becomes one directory under ``--storage``; it must be exactly one
 path component, so ``--name ../../etc`` or ``--name /tmp/x`` cannot write outside the storage
-root. :func:`check_name` validates a name, :func:`inside` checks that a joined path stays below
-its root (symlinks resolved). Both raise :class:`~raymtl.errors.ConfigError` naming the key.
+root. The same rule holds for dataset, split and task names. :func:`check_name` validates a name,
+:func:`inside` checks that a joined path stays below its root (symlinks resolved). Both raise
+:class:`~raymtl.errors.ConfigError` naming the key. :func:`overlap` tells whether two directories
+are the same or nested (prepare's output vs its source); :func:`sweep_stale` removes temporaries
+whose creating process is gone.
 """
 
 from __future__ import annotations
@@ -89,7 +92,10 @@ def sweep_stale(directory: str | Path, prefix: str) -> list[Path]:
     for entry in directory.glob(f"{glob.escape(prefix)}*"):
         pid = entry.name[len(prefix):].split("-", 1)[0]
         if pid.isdigit() and not pid_alive(int(pid)) and not entry.is_symlink():
-            shutil.rmtree(entry, ignore_errors=True) if entry.is_dir() else entry.unlink(missing_ok=True)
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
             removed.append(entry)
     return removed
 
