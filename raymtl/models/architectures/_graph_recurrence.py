@@ -66,29 +66,55 @@ class _Recurrence(torch.autograd.Function):
         keep = exclude.logical_not()
         w_c_t = w_c.t()
         mask_tm = mask.t().unsqueeze(-1)  # [T, N, 1]
+        full = mask.all(0).tolist()  # steps where every row is real: no state carry-over to mask
+        # per-step views made once (unbind) instead of by slicing inside the loop
+        xq_t, hs_t, cs_t, pre_t = xq.unbind(1), hs.unbind(0), cs.unbind(0), pre.unbind(0)
+        pre_gates, pre_g, pre_q = (pre[..., a:b].unbind(0) for a, b in ((0, 4 * nh), (2 * nh, 3 * nh),
+                                                                          (4 * nh, None)))
+        act_t, act_g = act.unbind(0), act[..., 2 * nh:3 * nh].unbind(0)
+        si_t, sf_t, tg_t, so_t = (act[..., k * nh:(k + 1) * nh].unbind(0) for k in range(4))
+        cn_t, gg_t, th_t, fa_t = cn.unbind(0), gg.unbind(0), th.unbind(0), fa.unbind(0)
+        fr_t, fg_t, r_t = fa[..., :nh].unbind(0), fa[..., nh:].unbind(0), r.unsqueeze(2).unbind(0)
+        seq_t, w_t, m_t = seq.unbind(0), weights.unbind(0), mask_tm.unbind(0)
+        src_t = None if static else src.unbind(1)
+        val_t = None if static else val.unbind(1)
+        flat_buf, flat_s = buf.view(-1, buf.shape[-1]), s.view(-1)
         for t in range(t_len):
-            for g, (a, b) in enumerate(bounds):  # [W_hh^(k) | W_h^(s)] h_{t-1} of each row's own task
-                torch.addmm(xq[a:b, t], hs[t, a:b], w_cat[g], out=pre[t, a:b])
-            torch.sigmoid(pre[t, :, :4 * nh], out=act[t])
-            torch.tanh(pre[t, :, 2 * nh:3 * nh], out=act[t, :, 2 * nh:3 * nh])
-            si, sf, tg, so = act[t].chunk(4, dim=-1)
-            torch.mul(sf, cs[t], out=cn[t]).addcmul_(si, tg)  # graph-mtl eq. 2 (memory update)
-            torch.add(src if static else src[:, t], pre[t, :, 4 * nh:].unsqueeze(1), out=buf)
+            h_prev = hs_t[t]
+            if len(bounds) == 1:  # [W_hh^(k) | W_h^(s)] h_{t-1} of each row's own task
+                torch.addmm(xq_t[t], h_prev, w_cat[0], out=pre_t[t])
+            else:
+                for g, (a, b) in enumerate(bounds):
+                    torch.addmm(xq_t[t][a:b], h_prev[a:b], w_cat[g], out=pre_t[t][a:b])
+            torch.sigmoid(pre_gates[t], out=act_t[t])
+            torch.tanh(pre_g[t], out=act_g[t])
+            torch.mul(sf_t[t], cs_t[t], out=cn_t[t]).addcmul_(si_t[t], tg_t[t])  # graph-mtl eq. 2 (memory update)
+            torch.add(src if static else src_t[t], pre_q[t].unsqueeze(1), out=buf)
             buf.tanh_()
             if z_all is not None:
                 z_all[t] = buf
-            torch.mv(buf.view(-1, buf.shape[-1]), u, out=s.view(-1))  # graph-mtl eq. 4–5
-            beta = torch.softmax(s.masked_fill_(exclude, neg), dim=-1).mul_(keep)  # graph-mtl eq. 6 / 8
-            torch.bmm(beta.unsqueeze(1), val if static else val[:, t], out=r[t].unsqueeze(1))  # eq. 3 / 8
-            torch.mm(r[t], w_fr, out=fa[t])  # [W_f r_t | W_r r_t]
-            torch.addmm(fa[t, :, nh:], cn[t], w_c_t, out=gg[t]).sigmoid_()  # graph-mtl eq. 11
-            torch.addcmul(cn[t], gg[t], fa[t, :, :nh], out=th[t]).tanh_()
-            h_new = so * th[t]  # graph-mtl eq. 10
-            m = mask_tm[t]
-            torch.mul(h_new, m, out=seq[t])
-            torch.mul(beta, m, out=weights[t])
-            torch.where(m, h_new, hs[t], out=hs[t + 1])
-            torch.where(m, cn[t], cs[t], out=cs[t + 1])
+            torch.mv(flat_buf, u, out=flat_s)  # graph-mtl eq. 4–5
+            beta = torch.softmax(s.masked_fill_(exclude, neg), dim=-1)  # graph-mtl eq. 6 / 8
+            if full[t]:
+                torch.mul(beta, keep, out=w_t[t])
+                beta = w_t[t]
+            else:
+                beta.mul_(keep)
+                torch.mul(beta, m_t[t], out=w_t[t])
+            torch.bmm(beta.unsqueeze(1), val if static else val_t[t], out=r_t[t])  # graph-mtl eq. 3 / 8
+            torch.mm(r[t], w_fr, out=fa_t[t])  # [W_f r_t | W_r r_t]
+            torch.addmm(fg_t[t], cn_t[t], w_c_t, out=gg_t[t]).sigmoid_()  # graph-mtl eq. 11
+            torch.addcmul(cn_t[t], gg_t[t], fr_t[t], out=th_t[t]).tanh_()
+            if full[t]:
+                torch.mul(so_t[t], th_t[t], out=hs_t[t + 1])  # graph-mtl eq. 10
+                seq_t[t].copy_(hs_t[t + 1])
+                cs_t[t + 1].copy_(cn_t[t])
+            else:
+                h_new = so_t[t] * th_t[t]  # graph-mtl eq. 10
+                m = m_t[t]
+                torch.mul(h_new, m, out=seq_t[t])
+                torch.where(m, h_new, h_prev, out=hs_t[t + 1])
+                torch.where(m, cn_t[t], cs_t[t], out=cs_t[t + 1])
         out_w = weights.transpose(0, 1).contiguous()
         ctx.mark_non_differentiable(out_w)
         if save:
