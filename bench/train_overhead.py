@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Ray Train / Ray Tune overhead against a plain PyTorch loop (issues 5 and 9).
+"""Ray Train / Ray Tune overhead against a plain PyTorch loop (issues 5 and 9), graph-mtl step times (20).
 
 One model and one set of batches, four ways:
 
@@ -22,12 +22,21 @@ seconds spent in training epochs, compared with the same difference for the in-p
    same config: per-trial start-up seconds (Tune's ``time_total_s`` minus training epochs),
    per-step overhead against the plain loop, and trials/hour on this machine.
 
+6. ``graph`` (issue 20): SG-MTL, CG-MTL and FS-MTL training-step times at the fudan-mtl-16 settings,
+   SG/CG before (the old recurrence, ``bench/graph_reference.py``) and after, in the same run
+   (``bench/graph_steps.py``).
+
+Each measurement is a function returning rows ``{"measure", "path", "value", "unit"}`` (and its
+details); ``--only graph`` runs some of them and keeps the others' sections of the result file.
+
 Run it alone on the machine (other Ray users and test suites distort every figure)::
 
-    flock /tmp/raymtl-ray.lock python bench/train_overhead.py            # ~10 min on 2 CPUs
-    flock /tmp/raymtl-ray.lock python bench/train_overhead.py --quick    # ~3 min
+    flock /tmp/raymtl-ray.lock python bench/train_overhead.py            # ~12 min on 2 CPUs
+    flock /tmp/raymtl-ray.lock python bench/train_overhead.py --quick    # ~4 min
+    python bench/train_overhead.py --only graph                          # no Ray; ~3 min
 
-Writes bench/results/train_overhead.json (or --out).
+Writes bench/results/train_overhead.json (or --out): ``rows`` (every section's), and per section
+the machine (load average at start) and details.
 """
 
 from __future__ import annotations
@@ -183,43 +192,16 @@ def tune_trials(cfg, storage: Path, trials: int, concurrent: int) -> dict[str, A
             "trials_per_hour": len(per_trial) / wall * 3600 if per_trial else None, "per_trial": per_trial}
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="fewer examples and epochs, 2 Tune trials")
-    p.add_argument("--config", type=Path, default=CONFIG, help=f"train config (default {CONFIG.relative_to(REPO)})")
-    p.add_argument("--hidden", type=int, default=64, help="model.hidden and model.label_dim")
-    p.add_argument("--examples", type=int, default=800, help="training examples")
-    p.add_argument("--eval-examples", type=int, default=200)
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--tune-trials", type=int, default=4, help="Tune trials for the per-trial overhead (0: skip)")
-    p.add_argument("--tune-concurrent", type=int, default=2)
-    p.add_argument("--skip", nargs="*", default=[], choices=["plain", "runner", "ray1", "ray2", "tune"])
-    p.add_argument("--out", type=Path, default=RESULTS / "train_overhead.json")
-    p.add_argument("--from-json", type=Path, help="recompute the figures and table from a saved result (no runs)")
-    args = p.parse_args(argv)
-    if args.from_json:
-        out = json.loads(args.from_json.read_text())
-        for r in [out.get(k) for k in ("plain", "plain_first", "plain_again", "runner", "ray1", "ray2")] + \
-                 (out.get("tune") or {}).get("per_trial", []):
-            if r and "history" in r:
-                r.update(steady(r["history"]))
-        report(out)
-        write_json_atomic(args.out, out)
-        print(f"\nwrote {args.out}")
-        return 0
-    if args.quick:
-        args.examples, args.eval_examples, args.epochs = min(args.examples, 320), min(args.eval_examples, 100), 2
-        args.tune_trials = min(args.tune_trials, 2)
+def measure_overhead(args) -> tuple[list[dict], dict]:
+    """Sections 1-5 (plain loop, Runner, Ray Train 1/2 workers, Tune trials) -> rows and the details."""
     os.environ.setdefault("RAYMTL_TRAIN_LOG_LEVEL", "ERROR")
-    info = machine_info()
     from raymtl.train.trainer import validate
 
+    rows = [row("loadavg_at_start", "overhead", os.getloadavg()[0], "load (1 min)")]
     cfg = bench_config(args)
     locations = validate(cfg, log=lambda _m: None)
     work = Path(tempfile.mkdtemp(prefix="raymtl-bench-overhead-"))
-    out: dict[str, Any] = {"benchmark": "train_overhead", "machine": info, "quick": args.quick,
+    out: dict[str, Any] = {"benchmark": "train_overhead", "machine": machine_info(), "quick": args.quick,
                            "config": {"file": str(args.config.relative_to(REPO) if args.config.is_absolute()
                                                   and REPO in args.config.parents else args.config),
                                       "arch": cfg.arch, "hidden": args.hidden, "train_examples": args.examples,
@@ -263,9 +245,117 @@ def main(argv: list[str] | None = None) -> int:
             out["plain"] = max(out["plain_first"], out["plain_again"], key=lambda r: r["best_epoch_steps_per_s"])
     finally:
         shutil.rmtree(work, ignore_errors=True)
-
     report(out)
-    write_json_atomic(args.out, out)
+    return rows + overhead_rows(out), out
+
+
+def overhead_rows(out: dict[str, Any]) -> list[dict]:
+    """The issue-20 rows that sections 1-5 measure (the TorchTrainer path)."""
+    rows = []
+    if "ray_init_s" in out:
+        rows.append(row("ray_init_s", "driver", out["ray_init_s"], "s"))
+    for key, path in (("ray1", "ddp_1"), ("ray2", "ddp_2")):
+        if out.get(key):
+            rows.append(row("examples_per_s", path, out[key]["examples_per_s"], "examples/s"))
+    d = out.get("derived", {})
+    if "tune_trial_startup_s_mean" in d:
+        rows.append(row("trial_overhead_s", "torchtrainer", d["tune_trial_startup_s_mean"], "s"))
+    if d.get("tune_trials_per_hour"):
+        rows.append(row("trials_per_hour", "torchtrainer", d["tune_trials_per_hour"], "trials/h"))
+    return rows
+
+
+def measure_graph_steps(args) -> tuple[list[dict], dict]:
+    """graph-mtl step times before/after issue 20 (see bench/graph_steps.py)."""
+    from graph_steps import measure_graph
+
+    return measure_graph(steps=args.graph_steps, repeats=args.graph_repeats, worst_case=not args.quick)
+
+
+# name -> function(args) returning (rows, details); --only picks some, each keeps its own section
+MEASUREMENTS = {"overhead": measure_overhead, "graph": measure_graph_steps}
+
+
+def row(measure: str, path: str, value: float, unit: str) -> dict[str, Any]:
+    return {"measure": measure, "path": path, "value": value, "unit": unit}
+
+
+def merge_results(path: Path, sections: dict[str, dict]) -> dict[str, Any]:
+    """The result file with ``sections`` replaced and the others kept; ``rows``: all sections' rows."""
+    old: dict[str, Any] = {}
+    if path.exists():
+        try:
+            old = json.loads(path.read_text())
+        except ValueError:
+            old = {}
+    if "rows" in old:
+        kept = old.get("sections", {})
+    else:  # a result of the script before sections: it is the overhead section
+        kept = {"overhead": {"machine": old.get("machine"), "rows": overhead_rows(old), "details": old}} if old else {}
+    kept.update(sections)
+    rows = [r for s in kept.values() for r in s["rows"]]
+    return {"benchmark": "train_overhead", "rows": rows, "sections": kept}
+
+
+def print_rows(rows: list[dict]) -> None:
+    print_table(["measure", "path", "value", "unit"], [[r["measure"], r["path"], r["value"], r["unit"]] for r in rows])
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--only", default=",".join(MEASUREMENTS),
+                   help=f"comma-separated measurements to run, of {', '.join(MEASUREMENTS)} (default: all); "
+                        "the result file keeps the sections not re-run")
+    p.add_argument("--quick", action="store_true", help="fewer examples and epochs, 2 Tune trials, no worst-case "
+                                                        "graph batch")
+    p.add_argument("--config", type=Path, default=CONFIG, help=f"train config (default {CONFIG.relative_to(REPO)})")
+    p.add_argument("--hidden", type=int, default=64, help="model.hidden and model.label_dim")
+    p.add_argument("--examples", type=int, default=800, help="training examples")
+    p.add_argument("--eval-examples", type=int, default=200)
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--tune-trials", type=int, default=4, help="Tune trials for the per-trial overhead (0: skip)")
+    p.add_argument("--tune-concurrent", type=int, default=2)
+    p.add_argument("--skip", nargs="*", default=[], choices=["plain", "runner", "ray1", "ray2", "tune"],
+                   help="parts of the overhead measurement to leave out")
+    p.add_argument("--graph-steps", type=int, default=8, help="trainer batches per graph-mtl timing")
+    p.add_argument("--graph-repeats", type=int, default=3, help="repeats of each graph-mtl timing (best kept)")
+    p.add_argument("--out", type=Path, default=RESULTS / "train_overhead.json")
+    p.add_argument("--from-json", type=Path, help="recompute the figures and table from a saved result (no runs)")
+    args = p.parse_args(argv)
+    if args.from_json:
+        saved = merge_results(args.from_json, {})
+        legacy = saved["sections"].get("overhead", {}).get("details")
+        if legacy and "config" in legacy:
+            for r in [legacy.get(k) for k in ("plain", "plain_first", "plain_again", "runner", "ray1", "ray2")] + \
+                     (legacy.get("tune") or {}).get("per_trial", []):
+                if r and "history" in r:
+                    r.update(steady(r["history"]))
+            report(legacy)
+        print()
+        print_rows(saved["rows"])
+        if args.out.resolve() != args.from_json.resolve():
+            write_json_atomic(args.out, saved)
+            print(f"\nwrote {args.out}")
+        return 0
+    only = [m.strip() for m in args.only.split(",") if m.strip()]
+    unknown = sorted(set(only) - set(MEASUREMENTS))
+    if unknown:
+        p.error(f"--only: unknown measurement(s) {', '.join(unknown)} (choose from {', '.join(MEASUREMENTS)})")
+    if args.quick:
+        args.examples, args.eval_examples, args.epochs = min(args.examples, 320), min(args.eval_examples, 100), 2
+        args.tune_trials = min(args.tune_trials, 2)
+        args.graph_steps, args.graph_repeats = min(args.graph_steps, 4), min(args.graph_repeats, 2)
+    sections = {}
+    for name in only:
+        info = machine_info()  # per section: its own load average at start
+        rows, details = MEASUREMENTS[name](args)
+        sections[name] = {"machine": info, "rows": rows, "details": details}
+    result = merge_results(args.out, sections)
+    print()
+    print_rows([r for s in sections.values() for r in s["rows"]])
+    write_json_atomic(args.out, result)
     print(f"\nwrote {args.out}")
     return 0
 
