@@ -500,7 +500,7 @@ def run_search(opts: SearchOptions) -> dict[str, Any]:
     grid = tuner.fit()
     summary = write_outputs(space, grid, exp_dir, started)
     if any(n.startswith("schedule.") for n in space.param_names()):  # effect of each schedule param
-        from raymtl.search.aux_select import write_schedule_report
+        from raymtl.search.schedule_report import write_schedule_report
 
         print(f"schedule report: {write_schedule_report(exp_dir)}")
     if remote:
