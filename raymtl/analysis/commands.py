@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from raymtl import atomic
 from raymtl.errors import RaymtlError
 
 CHECKPOINT_FILES = ("best_model.pt", "state.pt")
@@ -222,7 +223,7 @@ def effects_cmd(checkpoint: str | Path, *, split: str = "test", lower: str | Non
                         "strongest": [list(r) for r in eff.table(threshold=0.0)[:top]]})
         print(f"heatmap: {png}")
     js = out_dir / "effects.json"
-    js.write_text(json.dumps({"checkpoint": str(loaded.directory), "pairs": results}, indent=1))
+    atomic.write_json(js, {"checkpoint": str(loaded.directory), "pairs": results})
     files.append(js)
     return {"pairs": results, "files": files}
 

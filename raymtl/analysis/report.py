@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from raymtl import atomic
 from raymtl.errors import RaymtlError
 
 SECTIONS = ("summary", "best-so-far", "parallel-coordinates", "importances", "metrics", "figures")
@@ -454,14 +455,12 @@ def write_report(experiment: str | Path, *, out: str | Path | None = None, basel
         html_path = html_path.with_suffix(".html")
     html_path.parent.mkdir(parents=True, exist_ok=True)
     title = f"raymtl search report: {exp.path.name}"
-    tmp = html_path.with_name(f".{html_path.name}.tmp")
-    tmp.write_text(render_html(title, sections), encoding="utf-8")
-    tmp.replace(html_path)
+    atomic.write_text(html_path, render_html(title, sections))
     md_path = html_path.with_suffix(".md")
     files = html_path.with_name(f"{html_path.stem}_files")
     files.mkdir(exist_ok=True)
     for s in sections:
         for img in s.images:
             (files / f"{img.name}.png").write_bytes(img.png)
-    md_path.write_text(render_markdown(title, sections, files.name), encoding="utf-8")
+    atomic.write_text(md_path, render_markdown(title, sections, files.name))
     return html_path, md_path

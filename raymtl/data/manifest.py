@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from raymtl import atomic
 from raymtl.data.schema import SCHEMA_VERSION, TaskSpec
 from raymtl.errors import ConfigError, DataError
 from raymtl.safety import check_name
@@ -115,7 +114,7 @@ class Manifest:
 
     def save(self, directory: Path) -> Path:
         path = Path(directory) / MANIFEST_NAME
-        atomic_write_text(path, json.dumps(self.to_dict(), indent=1, ensure_ascii=False))
+        atomic.write_json(path, self.to_dict(), ensure_ascii=False)
         return path
 
     @classmethod
@@ -129,19 +128,3 @@ class Manifest:
         except json.JSONDecodeError as e:
             raise DataError(f"invalid JSON: {e.msg}", file=path, line=e.lineno) from None
         return cls.from_dict(d, file=path)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same directory and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

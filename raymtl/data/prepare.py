@@ -15,7 +15,6 @@ import collections
 import datetime as _dt
 import fcntl
 import json
-import os
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping
 
+from raymtl import atomic
 from raymtl.data.manifest import MANIFEST_NAME, Manifest, SplitInfo
 from raymtl.data.options import DEV_FRACTION, declared
 from raymtl.data.readers.common import carve_dev
@@ -273,13 +273,7 @@ def _check_replaceable(target: Path) -> None:
 
 
 def _swap_into_place(tmp: Path, target: Path) -> None:
-    """Replace ``target`` by ``tmp`` with renames only, so readers never see a mix. Only a
-    directory that carries a raymtl manifest is ever replaced."""
-    old = None
+    """Replace ``target`` by ``tmp`` with renames only (raymtl.atomic.swap_dir), so readers never
+    see a mix. Only a directory that carries a raymtl manifest is ever replaced."""
     _check_replaceable(target)
-    if target.exists():
-        old = target.with_name(f".{target.name}.old-{os.getpid()}")
-        os.replace(target, old)
-    os.replace(tmp, target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    atomic.swap_dir(tmp, target)  # the old copy becomes .NAME.old-*, which _remove_leftovers knows

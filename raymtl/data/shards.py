@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 from typing import Iterable, Iterator
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 
+from raymtl import atomic
 from raymtl.data.manifest import Manifest, ShardInfo
 from raymtl.data.schema import Example, TaskSpec, arrow_schema, label_column, label_from_arrow, to_row
 from raymtl.errors import DataError
@@ -83,19 +83,15 @@ def fetch_to_cache(uri: str, sha256: str) -> Path:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     fs, path = pafs.FileSystem.from_uri(uri)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
-    try:
+    with atomic.atomic_path(target) as tmp:  # a wrong checksum raises inside: nothing is renamed
         h = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, fs.open_input_stream(path) as src:
+        with open(tmp, "wb") as out, fs.open_input_stream(path) as src:
             while chunk := src.read(_CHUNK):
                 h.update(chunk)
                 out.write(chunk)
         if h.hexdigest() != sha256:
             raise DataError(f"checksum mismatch: got {h.hexdigest()[:12]}…, manifest says {sha256[:12]}…",
                             file=uri, field="sha256")
-        os.replace(tmp, target)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     return target
 
 
