@@ -49,6 +49,19 @@ def test_uniform_restarts_exhausted_tasks():
     assert abs(len(a) - 21) < 10
 
 
+def test_round_robin_alternates_tasks_in_turn():
+    s = TaskSampler(COUNTS, "round_robin", seed=0)
+    plan = s.plan()
+    assert len(plan) == 45  # as many steps as batches in total
+    # keys sorted, the empty task skipped: apparel, books, dvd, apparel, books, dvd, ...
+    assert [d.task for d in plan[:6]] == ["apparel:sent", "books:sent", "dvd:sent"] * 2
+    assert Counter(d.task for d in plan) == {"apparel:sent": 15, "books:sent": 15, "dvd:sent": 15}
+    apparel = [(d.pass_index, d.batch_index) for d in plan if d.task == "apparel:sent"]
+    assert apparel[4:7] == [(0, 4), (1, 0), (1, 1)]  # 5 batches, then a second pass
+    assert max(d.batch_index for d in plan if d.task == "books:sent") == 14  # half of books is seen
+    assert s.plan(0) == s.plan(1)  # the order is fixed; the batches within a task are shuffled per epoch
+
+
 def test_temperature_frequencies_follow_formula():
     counts = {"big": 900, "mid": 90, "small": 10}
     T = 2.0

@@ -54,6 +54,20 @@ def test_causal_mtl_ljp_setting():
     assert sum(s.gold_labels(e) for e in range(10)) == 5
 
 
+def test_ltn_starts_when_the_base_model_converged():
+    s = Schedule(ScheduleConfig(ltn_start_epoch=1, ltn_start_patience=2), 10, 1)
+    assert not s.ltn_active(1)  # ltn_start_epoch does not apply under ltn_start_patience
+    # dev: improves at epochs 0 and 1, then not at 2 and 3 -> converged after epoch 3, LTN from epoch 4
+    assert [s.observe_dev(e, bad) for e, bad in enumerate([0, 0, 1, 2])] == [False, False, False, True]
+    assert [s.ltn_active(e) for e in range(6)] == [False] * 4 + [True] * 2
+    assert not s.observe_dev(4, 2)  # it starts once
+    restored = Schedule(ScheduleConfig(ltn_start_patience=2), 10, 1)
+    restored.load_state_dict(s.state_dict())
+    assert restored.ltn_active(4) and not restored.ltn_active(3)
+    with pytest.raises(ConfigError, match="ltn_start_patience"):
+        ScheduleConfig(ltn_start_patience=-1)
+
+
 def test_ltn_start_and_adv_ramp():
     s = Schedule(ScheduleConfig(ltn_start_epoch=3, adv_weight=0.1, adv_ramp_epochs=4), 8, 1)
     assert [s.ltn_active(e) for e in range(5)] == [False, False, False, True, True]

@@ -28,6 +28,10 @@ class DataConfig:
     # per-dataset test split, overriding test_split, e.g. {semeval16-stance: test_b} (SemEval-2016
     # subtask B: the unseen target Donald Trump, as disparate-label-spaces evaluates)
     test_splits: dict[str, str] = field(default_factory=dict)
+    # per-dataset train and dev splits, overriding train_split/dev_split; "a+b" is the union of two
+    # splits, e.g. {semeval16-stance: train+dev} trains on the whole subtask A file
+    train_splits: dict[str, str] = field(default_factory=dict)
+    dev_splits: dict[str, str] = field(default_factory=dict)
     max_train_examples: int | None = None  # per dataset, for quick runs (--smoke-test sets it)
     max_eval_examples: int | None = None
     lowercase: bool = True
@@ -79,7 +83,7 @@ class LoopConfig:
     epochs: int = 10
     patience: int = 5  # epochs without dev improvement before stopping; 0 = never stop early
     seed: int = 1
-    sampling: Literal["auto", "joint", "proportional", "uniform", "temperature"] = "auto"
+    sampling: Literal["auto", "joint", "proportional", "uniform", "temperature", "round_robin"] = "auto"
     temperature: float = 2.0
     monitor: str = "main"  # "main" (main task's metric), "mean", or a metric key like "ate/f1"
     bucket: bool = True

@@ -124,8 +124,7 @@ class TrainData:
         """The train split's words; with vectors, plus the words of every split that have one.
         Fills ``vocab_report``: where the words came from and each split's OOV rate."""
         d = self.cfg.data
-        base = Vocab.from_manifests(list(self.manifests.values()), min_freq=d.min_freq, max_size=d.max_vocab,
-                                    lowercase=d.lowercase)
+        base = Vocab.from_counts(self.train_counts(), min_freq=d.min_freq, max_size=d.max_vocab, lowercase=d.lowercase)
         counts = {(ds, split): self.split_counts(ds, split) for ds, m in self.manifests.items() for split in m.splits}
         vocab = base
         if d.vectors:
@@ -149,6 +148,19 @@ class TrainData:
         }
         return vocab
 
+    def term_distributions(self) -> dict[str, dict[str, float]]:
+        """Task key -> word distribution of its training rows (the diversity features' corpus)."""
+        from raymtl.analysis.diversity import term_distribution
+
+        out = {}
+        for ds, keys in self._by_dataset.items():
+            table = self.table(ds, self.cfg.data.train_splits.get(ds, self.cfg.data.train_split))
+            tokens = table.column("tokens").to_pylist()
+            for task, key in keys.items():
+                has = pc.is_valid(table.column(label_column(task))).to_numpy(zero_copy_only=False)
+                out[key] = term_distribution([t for t, h in zip(tokens, has) if h])
+        return out
+
     def vocab_summary(self) -> str:
         r = self.vocab_report
         rates = ", ".join(f"{k} {v['oov']:.1%}" + (f" (train vocabulary alone: {v['oov_train_vocab']:.1%})"
@@ -161,11 +173,10 @@ class TrainData:
         """``[V]``: the chance a training token becomes ``<unk>``, α / (α + train count) (word dropout)."""
         alpha = float(self.cfg.data.unk_dropout)
         counts = torch.zeros(len(self.vocab), dtype=torch.float64)
-        for m in self.manifests.values():
-            for w, c in m.vocab:
-                i = self.vocab.id(w)
-                if i > 1:
-                    counts[i] += c
+        for w, c in self.train_counts():
+            i = self.vocab.id(w)
+            if i > 1:
+                counts[i] += c
         p = alpha / (alpha + counts) if alpha > 0 else torch.zeros_like(counts)
         p[:2] = 0.0  # padding stays padding
         return p.float()
@@ -199,9 +210,20 @@ class TrainData:
         return next(s for s in self.specs if s.name == key)
 
     def table(self, ds: str, split: str) -> pa.Table:
+        """One split's table; ``a+b`` is the union of splits ``a`` and ``b`` (e.g. ``train+dev``)."""
         if (ds, split) not in self._tables:
-            self._tables[(ds, split)] = open_split(self.locations[ds], split, manifest=self.manifests[ds])
+            parts = [open_split(self.locations[ds], s, manifest=self.manifests[ds]) for s in split.split("+")]
+            self._tables[(ds, split)] = parts[0] if len(parts) == 1 else pa.concat_tables(parts)
         return self._tables[(ds, split)]
+
+    def train_counts(self) -> list[tuple[str, int]]:
+        """Token counts of the training data: the manifests' train vocabularies, plus the other
+        splits a ``data.train_splits`` union (``train+dev``) trains on."""
+        out: list[tuple[str, int]] = []
+        for ds, m in self.manifests.items():
+            for part in self.cfg.data.train_splits.get(ds, self.cfg.data.train_split).split("+"):
+                out += m.vocab if part == "train" else self.split_counts(ds, part)
+        return out
 
     def streams(self, split: str, *, limit: int | None = None,
                 per_dataset: dict[str, str] | None = None) -> list[Stream]:
@@ -211,7 +233,7 @@ class TrainData:
         for ds, task_keys in self._by_dataset.items():
             m = self.manifests[ds]
             split_ds = (per_dataset or {}).get(ds, split)
-            if split_ds not in m.splits:
+            if not set(split_ds.split("+")) <= set(m.splits):
                 raise DataError(f"dataset {ds!r} has no split {split_ds!r} (it has {', '.join(m.splits)})",
                                 field="split")
             table = self.table(ds, split_ds)

@@ -138,7 +138,10 @@ def build_model(cfg: TrainConfig, data: TrainData, *, log: Callable[[str], None]
         log(data.vector_coverage)
         vectors = aligned.weights
     torch.manual_seed(cfg.train.seed)
-    return default_architectures().build(cfg.arch, cfg.arch_params, data.specs, len(data.vocab), vectors=vectors)
+    model = default_architectures().build(cfg.arch, cfg.arch_params, data.specs, len(data.vocab), vectors=vectors)
+    if getattr(getattr(model, "cfg", None), "diversity_features", False):  # disparate-label-spaces §3.5
+        model.set_task_term_distributions(data.term_distributions())
+    return model
 
 
 class Runner:
@@ -157,8 +160,9 @@ class Runner:
         self.log = log or (print if rank == 0 else (lambda _m: None))
         self.data = TrainData(cfg, locations)
         limit_train, limit_eval = cfg.data.max_train_examples, cfg.data.max_eval_examples
-        self.train_streams = self.data.streams(cfg.data.train_split, limit=limit_train)
-        self.dev_streams = self.data.streams(cfg.data.dev_split, limit=limit_eval)
+        self.train_streams = self.data.streams(cfg.data.train_split, limit=limit_train,
+                                               per_dataset=cfg.data.train_splits)
+        self.dev_streams = self.data.streams(cfg.data.dev_split, limit=limit_eval, per_dataset=cfg.data.dev_splits)
         test_split = {ds: cfg.data.test_splits.get(ds, cfg.data.test_split) for ds in self.data.manifests}
         self.test_streams = (self.data.streams(cfg.data.test_split, limit=limit_eval, per_dataset=test_split)
                              if cfg.train.eval_test and all(test_split[ds] in m.splits
@@ -424,6 +428,7 @@ class Runner:
             "best_score": self.best_score,
             "best_epoch": self.best_epoch,
             "bad_epochs": self.bad_epochs,
+            "schedule": self.schedule.state_dict(),
             "history": json.dumps(self.history),
             "skipped_batches": self.skipped_batches,
             "weighting": self.weighting.state_dict(),
@@ -443,6 +448,7 @@ class Runner:
         self.best_score = float(state["best_score"])
         self.best_epoch = int(state["best_epoch"])
         self.bad_epochs = int(state["bad_epochs"])
+        self.schedule.load_state_dict(state.get("schedule", {}))
         self.history = json.loads(state["history"])
         self.skipped_batches = int(state["skipped_batches"])
         self.weighting.load_state_dict(state.get("weighting", {}))
@@ -498,6 +504,10 @@ class Runner:
                 self.best_state = {k: v.detach().clone() for k, v in self.core.state_dict().items()}
             else:
                 self.bad_epochs += 1
+            if self.schedule.observe_dev(epoch, self.bad_epochs):  # schedule.ltn_start_patience
+                self.bad_epochs = 0  # the LTN starts: early stopping counts from here
+                self.log(f"the base model converged (no dev improvement for {self.cfg.schedule.ltn_start_patience} "
+                         f"epochs): the LTN starts at epoch {epoch + 2}")
             self.epoch = epoch + 1
             sched = self.schedule.as_dict(epoch)
             metrics: dict[str, Any] = {

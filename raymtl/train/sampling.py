@@ -14,9 +14,12 @@ Strategies:
   the epoch has as many steps as there are batches in total.
 - ``temperature``: like uniform with p_i ∝ n_i^(1/T) (T=1: proportional in expectation,
   T→∞: uniform).
+- ``round_robin``: the tasks in turn, one batch each (disparate-label-spaces §5: "we alternate
+  among the tasks during training"); the epoch has as many steps as there are batches in total, so
+  a big task sees only part of its data per epoch and a small one more than one pass.
 - ``joint``: one joint dataset (every example carries every task): a single stream, in order.
 
-Under ``uniform``/``temperature`` a task can run out of batches before the epoch ends; its
+Under ``uniform``/``temperature``/``round_robin`` a task can run out of batches before the epoch ends; its
 iterator is then restarted: pass ``k`` of the task, reshuffled with :func:`pass_epoch` as the
 epoch of its batch sampler. Each epoch starts every task at pass 0, so a big task's unseen tail
 in one epoch is covered by other shuffles in later epochs.
@@ -29,8 +32,8 @@ from typing import Iterator, Literal, Mapping, NamedTuple
 
 import numpy as np
 
-Strategy = Literal["proportional", "uniform", "temperature", "joint"]
-STRATEGIES: tuple[str, ...] = ("proportional", "uniform", "temperature", "joint")
+Strategy = Literal["proportional", "uniform", "temperature", "joint", "round_robin"]
+STRATEGIES: tuple[str, ...] = ("proportional", "uniform", "temperature", "joint", "round_robin")
 
 
 class Draw(NamedTuple):
@@ -103,7 +106,7 @@ class TaskSampler:
         return {k: float(x / total) if total else 0.0 for k, x in zip(self.keys, w)}
 
     def __len__(self) -> int:
-        if self.strategy in ("uniform", "temperature") and self.steps is not None:
+        if self.strategy in ("uniform", "temperature", "round_robin") and self.steps is not None:
             return self.steps if any(self.batches.values()) else 0
         return sum(self.batches.values())
 
@@ -116,6 +119,9 @@ class TaskSampler:
         if self.strategy == "proportional":
             seq = np.repeat(np.arange(len(self.keys)), [self.batches[k] for k in self.keys])
             seq = seq[rng.permutation(len(seq))]
+        elif self.strategy == "round_robin":
+            live = np.array([i for i, k in enumerate(self.keys) if self.batches[k] > 0], dtype=np.int64)
+            seq = live[np.arange(len(self)) % len(live)] if len(live) else np.zeros(0, dtype=np.int64)
         else:
             probs = self.probabilities()
             p = np.array([probs[k] for k in self.keys])

@@ -72,6 +72,9 @@ class ScheduleConfig:
 
     ``gold_epochs``: epochs fed gold lower-task labels before Gumbel sampling (causal-mtl §4.4;
     5 of 10 for LJP). ``ltn_start_epoch``: first epoch with the LTN / semi-supervised losses.
+    ``ltn_start_patience`` > 0 starts them instead once the base model has converged — after that
+    many epochs in a row without dev improvement (disparate-label-spaces §3.4: "we first train the
+    base MTL model until convergence"); early stopping then counts afresh from the LTN's start.
     ``adv_weight`` reached linearly over ``adv_ramp_epochs`` (0 at epoch 0; 0 = no ramp).
     LR factor for ``LambdaLR``: linear warmup over ``warmup_steps`` optimiser steps, then
     ``lr_decay``: linear to ``lr_min_factor`` at the last step; exponential ×``lr_gamma`` per
@@ -82,6 +85,7 @@ class ScheduleConfig:
     gold_epochs: int = 0
     tau: TauSchedule = field(default_factory=TauSchedule)
     ltn_start_epoch: int = 0
+    ltn_start_patience: int = 0
     adv_weight: float = 0.05
     adv_ramp_epochs: int = 0
     warmup_steps: int = 0
@@ -91,7 +95,7 @@ class ScheduleConfig:
     lr_min_factor: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("gold_epochs", "ltn_start_epoch", "adv_ramp_epochs", "warmup_steps"):
+        for name in ("gold_epochs", "ltn_start_epoch", "ltn_start_patience", "adv_ramp_epochs", "warmup_steps"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0", key=f"schedule.{name}")
         if self.adv_weight < 0:
@@ -115,6 +119,7 @@ class Schedule:
         self.cfg = cfg
         self.epochs = epochs
         self.steps_per_epoch = steps_per_epoch
+        self.ltn_started: int | None = None  # first LTN epoch under ltn_start_patience (None: not yet)
 
     def gold_labels(self, epoch: int) -> bool:
         return epoch < self.cfg.gold_epochs
@@ -123,7 +128,23 @@ class Schedule:
         return self.cfg.tau.value(epoch - self.cfg.gold_epochs, self.epochs - self.cfg.gold_epochs)
 
     def ltn_active(self, epoch: int) -> bool:
+        if self.cfg.ltn_start_patience > 0:
+            return self.ltn_started is not None and epoch >= self.ltn_started
         return epoch >= self.cfg.ltn_start_epoch
+
+    def observe_dev(self, epoch: int, bad_epochs: int) -> bool:
+        """After ``epoch``'s dev evaluation with ``bad_epochs`` epochs in a row without improvement:
+        True when the base model counts as converged now, so the LTN starts with the next epoch."""
+        if self.cfg.ltn_start_patience > 0 and self.ltn_started is None and bad_epochs >= self.cfg.ltn_start_patience:
+            self.ltn_started = epoch + 1
+            return True
+        return False
+
+    def state_dict(self) -> dict:
+        return {"ltn_started": self.ltn_started}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.ltn_started = state.get("ltn_started")
 
     def adv_weight(self, epoch: int) -> float:
         ramp = self.cfg.adv_ramp_epochs

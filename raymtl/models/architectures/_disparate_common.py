@@ -34,6 +34,9 @@ class DisparateConfig(BaseConfig):
     ``ReLU(W h + b)`` layer before the output layer (§3.6; its width is ``task_layer_dim``, 0 = the
     encoder's width ``2*hidden``, or ``label_dim`` when the output layer is the LEL).
     ``main_task``: the target task T_T ("" = the first task); used by the LTN.
+    ``skip_connections`` (§3.6, after Ruder et al. 2017): the shared representation also bypasses
+    the task-specific layer, ``ReLU(W h + b) + P h`` (``P`` = identity when the widths agree, else
+    a learned projection), so each task's output layer sees the shared features directly.
     """
 
     emb_dim: int = 100
@@ -42,6 +45,7 @@ class DisparateConfig(BaseConfig):
     task_layer: bool = True
     task_layer_dim: int = 0
     main_task: str = ""
+    skip_connections: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -201,6 +205,11 @@ class DisparateModel(MTLModel):
             self.feat_dim = width
         else:
             self.task_layers = None
+        self.skips = None
+        if cfg.skip_connections and self.task_layers is not None:
+            same = self.feat_dim == self.encoder.out_dim
+            self.skips = nn.ModuleList(nn.Identity() if same else nn.Linear(self.encoder.out_dim, self.feat_dim,
+                                                                            bias=False) for _ in tasks)
 
     def encode(self, batch: Batch) -> torch.Tensor:
         p = self.cfg.dropout
@@ -214,7 +223,8 @@ class DisparateModel(MTLModel):
     def task_features(self, h: torch.Tensor, k: int) -> torch.Tensor:
         if self.task_layers is None:
             return h
-        return F.relu(self.task_layers[k](h))  # §3.6 task-specific layer
+        out = F.relu(self.task_layers[k](h))  # §3.6 task-specific layer
+        return out + self.skips[k](h) if self.skips is not None else out  # §3.6 skip-connection
 
     def task_scores(self, h: torch.Tensor) -> dict[str, torch.Tensor]:
         """Logits ``[B, L_k]`` of every task."""

@@ -58,8 +58,10 @@ class HPSLELLTN(HPSLEL):
       examples) on the examples **without a main-task label** — auxiliary-task examples and
       unlabelled ones — with z detached (a pseudo-label: eq. 7 trains the main model, not the LTN).
 
-    ``extras["ltn_probs"]``: z for every example ``[B, L_T]``. Diversity features use each
-    example's own word distribution unless :meth:`set_term_distribution` gave a corpus one.
+    ``extras["ltn_probs"]``: z for every example ``[B, L_T]``. Diversity features (§3.5, Ruder &
+    Plank 2017) weigh each example's words by the term distribution of its task's training data
+    (:meth:`set_task_term_distributions`, which the training loop calls); without one, by the
+    example's own word frequencies.
 
     DDP: ``find_unused_parameters=True`` — the LTN is unused before ``ltn_active`` (and in batches
     without main-task examples when ``semi_supervised`` is off), task layers of absent tasks too.
@@ -82,17 +84,36 @@ class HPSLELLTN(HPSLEL):
             + (n_main if cfg.ltn_main_preds else 0)
         self.ltn = LabelTransferNetwork(in_dim, cfg.ltn_hidden, n_main)
         self.term_dist: Mapping[str, float] | None = None
+        self.task_term_dists: Mapping[str, Mapping[str, float]] = {}
 
     def set_term_distribution(self, term_dist: Mapping[str, float] | None) -> None:
-        """Corpus word probabilities for the diversity features (Ruder & Plank); not checkpointed."""
+        """One corpus word distribution for every example's diversity features; not checkpointed."""
         self.term_dist = term_dist
+
+    def set_task_term_distributions(self, dists: Mapping[str, Mapping[str, float]]) -> None:
+        """Per task key, the word distribution of its training data: an example's diversity
+        features use that of the (first) task it is labelled with, else the main task's."""
+        self.task_term_dists = dict(dists)
+
+    def diversity(self, batch, device) -> torch.Tensor:
+        if not self.task_term_dists:
+            return diversity_tensor(batch.words, self.term_dist, device=device)
+        rows = {}
+        for i in range(batch.size):
+            task = next((t for t in self.task_names if t in batch.present and bool(batch.present[t][i])),
+                        self.main_task)
+            rows.setdefault(task, []).append(i)
+        out = torch.zeros(batch.size, DIVERSITY_DIM)
+        for task, idx in rows.items():
+            out[idx] = diversity_tensor([batch.words[i] for i in idx], self.task_term_dists.get(task, self.term_dist))
+        return out.to(device)
 
     def ltn_logits(self, batch, h: torch.Tensor, logits: dict[str, torch.Tensor]) -> torch.Tensor:
         # disparate-label-spaces eq. 5: o_i = Σ_j p_j^{T_i} l_j for every auxiliary task
         os = [output_label_embedding(torch.softmax(logits[t], -1), self.lel.label_matrix(t)) for t in self.aux_tasks]
         feats = []
         if self.cfg.diversity_features:
-            feats.append(diversity_tensor(batch.words, self.term_dist, device=h.device).to(h.dtype))
+            feats.append(self.diversity(batch, h.device).to(h.dtype))
         if self.cfg.ltn_main_preds:
             feats.append(torch.softmax(logits[self.main_task], -1))
         return self.ltn(os, torch.cat(feats, -1) if feats else None)  # disparate-label-spaces eq. 6
