@@ -155,43 +155,66 @@ class _Recurrence(torch.autograd.Function):
             dsrc = torch.empty_like(src)
         w_cat_t = w_cat.transpose(1, 2).contiguous()  # row-major operands: faster small per-step products
         w_fr_t = w_fr.t().contiguous()
+        full = mask.all(0).tolist()
+        # per-step views made once (unbind) instead of by slicing inside the loop
+        m_t, keep_t, sf_t = maskf.unbind(0), keepf.unbind(0), sf.unbind(0)
+        d_seq_t = d_seq_tm.unbind(0) if d_seq_tm is not None else None
+        p_th_t, p_o_t, p_fa_t = p_th.unbind(0), p_o.unbind(0), p_fa.view(t_len, n, 2, nh).unbind(0)
+        p_cn_t = p_cn.view(t_len, n, 3, nh).unbind(0)
+        d_fa_t, d_fa2_t, d_a_t = d_fa.unbind(0), d_fa.view(t_len, n, 2, nh).unbind(0), d_fa[..., nh:].unbind(0)
+        d_r_t, d_pre_t = d_r.unbind(0), d_pre.unbind(0)
+        d_cn_t, d_o_t, d_q_t = (d_pre[..., :3 * nh].view(t_len, n, 3, nh).unbind(0),
+                                d_pre[..., 3 * nh:4 * nh].unbind(0), d_pre[..., 4 * nh:].unbind(0))
+        w_t, q_t = weights.unbind(0), pre[..., 4 * nh:].unbind(0)
+        src_t = None if static else src.unbind(1)
+        val_t = None if static else val.unbind(1)
+        flat_buf = buf.view(-1, buf.shape[-1])
         for t in reversed(range(t_len)):
-            m = maskf[t]
-            dh_new = (dh + d_seq_tm[t]) * m if d_seq_tm is not None else dh * m
-            dhp, dcp, dcn = dh * keepf[t], dc * keepf[t], dc * m
-            d_pre2 = dh_new * p_th[t]
-            dcn += d_pre2
-            torch.mul(p_fa[t].view(n, 2, nh), d_pre2.unsqueeze(1), out=d_fa[t].view(n, 2, nh))  # [d W_f r, d a]
-            torch.mm(d_fa[t], w_fr_t, out=d_r[t])
-            dcn.addmm_(d_fa[t, :, nh:], w_c)
-            dcp.addcmul_(dcn, sf[t])
-            dg = d_pre[t]
-            torch.mul(p_cn[t].view(n, 3, nh), dcn.unsqueeze(1), out=dg[:, :3 * nh].view(n, 3, nh))
-            torch.mul(dh_new, p_o[t], out=dg[:, 3 * nh:4 * nh])
+            if full[t]:  # every row real: no carry-over of dh, dc past this step
+                dh_new = dh + d_seq_t[t] if d_seq_t is not None else dh
+                dcn = dc
+            else:
+                m = m_t[t]
+                dh_new = (dh + d_seq_t[t]) * m if d_seq_t is not None else dh * m
+                dcn = dc * m
+            d_pre2 = dh_new * p_th_t[t]
+            dcn = dcn + d_pre2
+            torch.mul(p_fa_t[t], d_pre2.unsqueeze(1), out=d_fa2_t[t])  # [d W_f r, d a]
+            dr = torch.mm(d_fa_t[t], w_fr_t, out=d_r_t[t])
+            dcn.addmm_(d_a_t[t], w_c)
+            dcp = dcn * sf_t[t] if full[t] else torch.addcmul(dc * keep_t[t], dcn, sf_t[t])
+            torch.mul(p_cn_t[t], dcn.unsqueeze(1), out=d_cn_t[t])
+            torch.mul(dh_new, p_o_t[t], out=d_o_t[t])
             # message attention: ds = softmax'(dβ), then the scores' tanh recomputed in place
-            beta, dr = weights[t], d_r[t]
+            beta = w_t[t]
             if static:
                 d_beta = torch.bmm(dr.unsqueeze(1), val_rows).squeeze(1)
             else:
-                d_beta = torch.bmm(val[:, t], dr.unsqueeze(-1)).squeeze(-1)
+                d_beta = torch.bmm(val_t[t], dr.unsqueeze(-1)).squeeze(-1)
             ds = beta * (d_beta - (beta * d_beta).sum(-1, keepdim=True))
             if z_all is None:
-                torch.add(src if static else src[:, t], pre[t, :, 4 * nh:].unsqueeze(1), out=buf)
+                torch.add(src if static else src_t[t], q_t[t].unsqueeze(1), out=buf)
                 buf.tanh_()
             else:
                 buf.copy_(z_all[t])
-            du.addmv_(buf.view(-1, buf.shape[-1]).t(), ds.view(-1))
+            du.addmv_(flat_buf.t(), ds.view(-1))
             buf.mul_(buf)
             d_q = ds.sum(-1, keepdim=True) - torch.bmm(ds.unsqueeze(1), buf).squeeze(1)
-            torch.mul(d_q, u, out=dg[:, 4 * nh:])
+            torch.mul(d_q, u, out=d_q_t[t])
             if static:
                 dsrc_sq.addcmul_(buf, ds.unsqueeze(-1))
                 ds_sum.add_(ds)
             else:
                 dsrc[:, t] = (1 - buf) * ds.unsqueeze(-1) * u
-            for g, (a, b) in enumerate(bounds):
-                dhp[a:b].addmm_(dg[a:b], w_cat_t[g])
-            dh, dc = dhp, dcp
+            dg = d_pre_t[t]
+            if len(bounds) == 1:
+                dh = torch.mm(dg, w_cat_t[0]) if full[t] else torch.addmm(dh * keep_t[t], dg, w_cat_t[0])
+            else:
+                dhp = dh * keep_t[t]
+                for g, (a, b) in enumerate(bounds):
+                    dhp[a:b].addmm_(dg[a:b], w_cat_t[g])
+                dh = dhp
+            dc = dcp
         hp = hs[:-1]
         d_w_cat = torch.stack([hp[:, a:b].reshape(-1, nh).t() @ d_pre[:, a:b].reshape(-1, d_pre.shape[-1])
                                for a, b in bounds])
