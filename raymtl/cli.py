@@ -85,10 +85,13 @@ def _add_train(sub) -> None:
     p.add_argument("--workers", type=int, default=1, help="DDP workers (default 1)")
     p.add_argument("--gpu", action="store_true", help="one GPU per worker (nccl backend)")
     p.add_argument("--cpus-per-worker", type=float, default=1.0)
-    p.add_argument("--storage", default="runs", help="where runs are written (local dir or s3://, gs://...)")
+    p.add_argument("--storage", default=None,
+                   help="where runs are written: a local dir or s3://, gs://... (default runs/train)")
     p.add_argument("--name", default=None, help="run name (default: the config's name)")
     p.add_argument("--smoke-test", action="store_true", help="a few hundred examples and one epoch")
-    p.add_argument("--address", default=None, help="Ray address (default: a running cluster, else local)")
+    p.add_argument("--address", default=None,
+                   help="Ray cluster to join: auto, HOST:PORT, or local (default: RAY_ADDRESS if set, else a "
+                        "private local Ray, whatever else runs on the host)")
 
 
 def _add_tune(sub) -> None:
@@ -173,8 +176,11 @@ def cmd_models(args) -> int:
 def cmd_train(args) -> int:
     from raymtl.train.run import run_train
 
+    from raymtl.paths import default_storage
+
     summary = run_train(args.config, overrides=args.overrides, workers=args.workers, use_gpu=args.gpu,
-                        cpus_per_worker=args.cpus_per_worker, storage=args.storage, name=args.name,
+                        cpus_per_worker=args.cpus_per_worker, storage=default_storage(args.storage, "train"),
+                        name=args.name,
                         smoke_test=args.smoke_test, address=args.address)
     return 0 if summary is not None else 1
 

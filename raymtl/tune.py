@@ -1,15 +1,17 @@
 #!/usr/bin/env python
-"""Search hyperparameters with Ray Tune + Optuna; every trial is a Ray Train DDP run.
+"""Search hyperparameters with Ray Tune + Optuna; a trial trains in its own process (1 worker) or
+as a Ray Train DDP run (2+ workers per trial).
 
     python raymtl/tune.py search_spaces/absa_cmtl.yaml --num-samples 20 --max-concurrent 2
     raymtl tune search_spaces/absa_cmtl.yaml --smoke-test            # the same, via the CLI
     ray submit cluster/gpu.yaml raymtl/tune.py -- search_spaces/absa_cmtl.yaml --gpus-per-worker 1
 
-Under ``ray submit`` / ``ray job submit`` (or with RAY_ADDRESS set) it joins the running cluster;
-otherwise it starts a local Ray. The experiment directory ``STORAGE/NAME`` receives
-``results.csv``/``results.parquet``, ``best_config.yaml`` (re-runnable with ``raymtl train``),
-``importances.json`` and TensorBoard HParams for every trial. ``--resume`` continues an
-interrupted search without re-running finished trials (the Optuna searcher state is restored).
+It starts a private local Ray unless ``--address`` or ``RAY_ADDRESS`` names a cluster (our cluster
+configs export ``RAY_ADDRESS`` on their nodes, so ``ray submit`` joins the cluster it was sent to).
+The experiment directory ``STORAGE/NAME`` (default ``runs/tune/NAME``) receives ``results.csv`` /
+``results.parquet`` (one row per trial with its status), ``best_config.yaml`` (re-runnable with
+``raymtl train``), ``importances.json`` and TensorBoard HParams for every trial. ``--resume``
+continues an interrupted search without re-running finished trials.
 
 This module knows Ray Tune, Optuna and search spaces; model internals stay in the training layer.
 """
@@ -31,8 +33,11 @@ if __package__ in (None, "") and (Path(__file__).resolve().parent / "__init__.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from raymtl.errors import ConfigError, RaymtlError  # noqa: E402
+from raymtl.search.outcome import (FAILED, INTERRUPTED, NOT_STARTED, STOPPED_EARLY, TERMINATED,  # noqa: E402
+                                   classify, error_reason, terminated_trials)
 
-DRIVER_CPUS = 0.5  # the trial's driver function only waits on its TorchTrainer
+DRIVER_CPUS = 0.5  # a DDP trial's driver function only waits on its TorchTrainer
+PLACEMENT_TIMEOUT_S = 300.0  # pending trials with none running for this long: the search stops
 
 
 @dataclass
@@ -54,24 +59,31 @@ class SearchOptions:
     scheduler: str | None = None
     overrides: list[str] = field(default_factory=list)
     max_failures: int = 1
+    allow_failures: bool = False
+    placement_timeout: float = PLACEMENT_TIMEOUT_S
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="raymtl tune",
-        description="Search a space (search_spaces/*.yaml) with Ray Tune + Optuna. Each trial trains with Ray "
-                    "Train on --workers-per-trial DDP workers; ASHA (or the space's scheduler) stops weak "
-                    "trials on the per-epoch dev metric.",
+        description="Search a space (search_spaces/*.yaml) with Ray Tune + Optuna. A 1-worker trial trains in "
+                    "its own process; with --workers-per-trial 2+ each trial is a Ray Train DDP run. ASHA (or the "
+                    "space's scheduler) stops weak trials on the per-epoch dev metric. Runs on a private local Ray "
+                    "unless --address or RAY_ADDRESS names a cluster. Exit status: 0 done, 1 trials failed (unless "
+                    "--allow-failures), 2 bad config, 130/143 interrupted (continue with --resume).",
         epilog="Outputs in STORAGE/NAME: results.csv, results.parquet, best_config.yaml, importances.json, "
-               "tensorboard/ (HParams of every trial). Open them with `tensorboard --logdir STORAGE/NAME`.")
+               "and an HParams session in every trial's TensorBoard run. Review them with `raymtl board STORAGE/NAME` "
+               "and `raymtl report STORAGE/NAME`.")
     p.add_argument("space", type=Path, help="search-space YAML (see search_spaces/)")
     p.add_argument("--num-samples", type=int, help="trials to run (default: the space's)")
-    p.add_argument("--max-concurrent", type=int, help="trials at once (default: what the cluster fits)")
-    p.add_argument("--workers-per-trial", type=int, help="Ray Train DDP workers per trial")
+    p.add_argument("--max-concurrent", type=int,
+                   help="trials at once; must fit the cluster (default: the space's, fitted to what Ray has)")
+    p.add_argument("--workers-per-trial", type=int,
+                   help="DDP workers per trial (1: the trial trains in its own process; 2+: a Ray Train run)")
     p.add_argument("--cpus-per-worker", type=float, help="CPUs per worker")
     p.add_argument("--gpus-per-worker", type=float, help="GPUs per worker (> 0: nccl and GPU placement)")
-    p.add_argument("--storage", help="experiment root: a local dir or s3://, gs:// URI (default runs; under "
-                                     "`ray job submit --working-dir`: $RAYMTL_RUNS_DIR or ~/raymtl-runs)")
+    p.add_argument("--storage", help="experiment root: a local dir or s3://, gs:// URI (default runs/tune; "
+                                     "under `ray job submit --working-dir`: $RAYMTL_RUNS_DIR/tune or ~/raymtl-runs/tune)")
     p.add_argument("--name", help="experiment name (default: the space's name)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted search of the same name")
     p.add_argument("--smoke-test", action="store_true",
@@ -80,36 +92,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="retrain the best configuration with S seeds and report test mean ± std")
     p.add_argument("--algorithm", choices=["tpe", "random", "grid", "cmaes", "nsga2"], help="override the space's")
     p.add_argument("--scheduler", choices=["asha", "hyperband", "median", "fifo"], help="override the space's")
-    p.add_argument("--address", help="Ray cluster address (default: RAY_ADDRESS or a running cluster, else local)")
+    p.add_argument("--address", help="Ray cluster to join: auto, HOST:PORT, or local (default: RAY_ADDRESS if "
+                                     "set, else a private local Ray, whatever else runs on the host)")
     p.add_argument("--num-cpus", type=int, help="logical CPUs for a local Ray (may exceed cores)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a key of the space, e.g. --set search.seed=3")
     p.add_argument("--max-failures", type=int, default=1,
                    help="retries of a trial whose workers die (from its last checkpoint)")
+    p.add_argument("--allow-failures", action="store_true", help="exit 0 even when some trials failed")
+    p.add_argument("--placement-timeout", type=float, default=PLACEMENT_TIMEOUT_S, metavar="S",
+                   help=f"stop when pending trials could not be placed for S s (default {PLACEMENT_TIMEOUT_S:g})")
     return p
 
 
 # ---- Ray set-up -------------------------------------------------------------------------------
-def connect(address: str | None, num_cpus: int | None) -> bool:
-    """Join a running cluster when there is one; else start a local Ray. True if a cluster was joined."""
-    import ray
+def connect(address: str | None, num_cpus: int | None, *, dashboard: bool = True):
+    """Join the cluster asked for (``--address``/``RAY_ADDRESS``), else start a private local Ray;
+    prints one line saying which. Returns a :class:`~raymtl.train.cluster.ClusterInfo`."""
+    from raymtl.train.cluster import connect as connect_ray
 
-    if ray.is_initialized():
-        return False
-    address = address or os.environ.get("RAY_ADDRESS")
-    if address:
-        ray.init(address=address)
-        return True
-    if num_cpus is None:
-        try:  # `ray start` on this machine or `ray submit`: a running cluster is joined
-            ray.init(address="auto")
-            return True
-        except (ConnectionError, RuntimeError, ValueError):
-            pass
-    # The dashboard's State API must run: without it Ray Train V2 never frees a finished trial's
-    # placement group and later trials wait forever.
-    ray.init(address="local", num_cpus=num_cpus)  # a new local instance, never a stray cluster
-    return False
+    return connect_ray(address, num_cpus=num_cpus, dashboard=dashboard)
 
 
 def trial_resources(workers: int, cpus: float, gpus: float):
@@ -118,99 +120,60 @@ def trial_resources(workers: int, cpus: float, gpus: float):
     return Resources(workers=workers, use_gpu=gpus > 0, cpus_per_worker=cpus, gpus_per_worker=gpus or 1.0)
 
 
-def fit_concurrency(requested: int | None, workers: int, cpus: float, gpus: float, *, joined_cluster: bool) -> int:
-    """Concurrency that the cluster's resources fit; an explicit request beyond them is an error."""
+def per_trial(workers: int, cpus: float, gpus: float) -> tuple[float, float]:
+    """(CPUs, GPUs) one trial holds: its process alone (1 worker), or a driver + its DDP workers."""
+    if workers <= 1:
+        return cpus, gpus
+    return workers * cpus + DRIVER_CPUS, workers * gpus
+
+
+def fit_concurrency(requested: int | None, workers: int, cpus: float, gpus: float, *, joined_cluster: bool,
+                    source: str = "--max-concurrent", log=print) -> int:
+    """Trials at once. A number from the space (``source`` is not a flag) is an upper bound fitted to
+    what Ray has; an explicit ``--max-concurrent`` that cannot fit a local Ray is an error."""
     import ray
 
     total = ray.cluster_resources()
-    per_trial_cpu = workers * cpus + DRIVER_CPUS
-    fits = int((total.get("CPU", 0) + 1e-9) // per_trial_cpu)
+    cpu_each, gpu_each = per_trial(workers, cpus, gpus)
+    fits = int((total.get("CPU", 0) + 1e-9) // cpu_each)
     if gpus > 0:
-        fits = min(fits, int((total.get("GPU", 0) + 1e-9) // (workers * gpus)))
+        fits = min(fits, int((total.get("GPU", 0) + 1e-9) // gpu_each))
+    need = f"{cpu_each:g} CPUs" + (f" and {gpu_each:g} GPUs" if gpus else "")
+    have = f"Ray has {total.get('CPU', 0):g} CPUs / {total.get('GPU', 0):g} GPUs"
+    if fits < 1 and not joined_cluster:
+        raise ConfigError(f"one trial needs {need} but {have}; lower --workers-per-trial or --cpus-per-worker, "
+                          "or raise --num-cpus", key="resources")
     if requested is None:
-        if fits < 1 and not joined_cluster:
-            raise ConfigError(f"one trial needs {per_trial_cpu:g} CPUs{f' and {workers * gpus:g} GPUs' if gpus else ''}"
-                              f" but Ray has {total.get('CPU', 0):g} CPUs / {total.get('GPU', 0):g} GPUs; "
-                              "lower --workers-per-trial or raise --num-cpus", key="resources")
         return max(fits, 1)
     if requested > fits and not joined_cluster:
-        raise ConfigError(f"--max-concurrent {requested} needs {requested * per_trial_cpu:g} CPUs"
-                          f"{f' and {requested * workers * gpus:g} GPUs' if gpus else ''}; Ray has "
-                          f"{total.get('CPU', 0):g} CPUs / {total.get('GPU', 0):g} GPUs (at most {fits} trials fit)",
-                          key="max_concurrent")
+        if source == "--max-concurrent":
+            raise ConfigError(f"--max-concurrent {requested} needs {requested} x {need}; {have} "
+                              f"(at most {fits} trials fit)", key="--max-concurrent")
+        log(f"concurrency: {source} is {requested}, {have} and a trial needs {need}: {fits} trial(s) at once")
+        return fits
     return requested
 
 
 # ---- the trainable ------------------------------------------------------------------------------
 def make_trainable(space, locations: dict[str, str], resources, train_storage: str, max_failures: int):
-    """A Tune function trainable: trial params -> TrainConfig -> TorchTrainer reporting to Tune."""
+    """A Tune function trainable: trial params -> TrainConfig -> trained in this process (1 worker)
+    or by a TorchTrainer (2+ workers). Returns (trainable, the resources one trial requests)."""
+    from raymtl.train.tune_trial import TrialRunner
+
+    runner = TrialRunner(locations, resources, train_storage, max_failures)
 
     def trial(params: dict[str, Any]) -> None:
-        from ray import tune
-
         from raymtl.train.config import TrainConfig
-        from raymtl.train.trainer import build_trainer
 
-        cfg = TrainConfig.from_dict(space.trial_config(params))
-        ctx = tune.get_context()
-        run_dir = Path(ctx.get_trial_dir())
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
-        failed = run_dir / FAILED_MARKER
-        if failed.exists():  # a Tune retry of a trial that failed for a reason a retry cannot fix
-            raise RaymtlError(f"{failed.read_text()} (not retried: the same config fails the same way)")
-        # Same name + storage on a Tune retry (a lost node): the TorchTrainer resumes from its checkpoint.
-        trainer = build_trainer(cfg, {ds: locations[ds] for ds in cfg.data.datasets}, resources=resources,
-                                run_dir=run_dir, storage=train_storage, name=ctx.get_trial_id(), in_tune=True,
-                                max_failures=max_failures)
-        try:
-            trainer.fit()
-        except Exception as e:
-            if is_deterministic_failure(e):
-                lines = str(e).strip().splitlines() or [repr(e)]
-                reason = next((x for x in lines if any(n in x for n in DETERMINISTIC_ERRORS)), lines[-1])
-                failed.write_text(reason.strip()[:2000])
-            raise
+        runner(TrainConfig.from_dict(space.trial_config(params)))
 
-    return trial
+    return trial, runner.request(DRIVER_CPUS)
 
 
 def finished_trials(exp_dir: Path) -> dict[str, Path]:
     """Trials that Tune's last saved experiment state records as TERMINATED (what ``--resume``
     keeps without running them again): trial id -> trial directory."""
-    states = sorted(Path(exp_dir).glob("experiment_state-*.json"))
-    if not states:
-        return {}
-    try:
-        state = json.loads(states[-1].read_text())
-    except (OSError, json.JSONDecodeError):  # being replaced right now
-        return {}
-    out: dict[str, Path] = {}
-    for entry in state.get("trial_data", []):
-        trial = json.loads(entry[0]) if isinstance(entry[0], str) else entry[0]
-        if trial.get("status") == "TERMINATED":
-            out[trial["trial_id"]] = next(Path(exp_dir).glob(f"*_{trial['trial_id']}_*"), Path(exp_dir))
-    return out
-
-
-FAILED_MARKER = ".raymtl_failed"  # in a trial dir: the reason of a failure that retries cannot fix
-DETERMINISTIC_ERRORS = ("NonFiniteLossError", "EmptyBatchError", "ConfigError", "DataError")
-
-
-def is_deterministic_failure(error: BaseException) -> bool:
-    """A raymtl error (non-finite loss, bad config/data) inside a failed training run: retrying the
-    trial gives the same failure, unlike a dead worker or a lost node."""
-    seen: list[BaseException] = []
-    todo = [error]
-    while todo and len(seen) < 50:
-        e = todo.pop()
-        seen.append(e)
-        if isinstance(e, RaymtlError):
-            return True
-        todo += [x for x in (getattr(e, "cause", None), e.__cause__, getattr(e, "controller_failure", None))
-                 if isinstance(x, BaseException)]
-        todo += [x for x in (getattr(e, "worker_failures", None) or {}).values() if isinstance(x, BaseException)]
-    return any(name in str(e) for e in seen for name in DETERMINISTIC_ERRORS)
+    return terminated_trials(exp_dir)
 
 
 def validate_space(space, *, samples: int = 16) -> dict[str, str]:
@@ -252,15 +215,20 @@ def _flat_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
     return keep
 
 
-def write_outputs(space, result_grid, exp_dir: Path, started: float) -> dict[str, Any]:
+def write_outputs(space, result_grid, exp_dir: Path, started: float, *, terminated: set[str] | None = None,
+                  interrupted: str = "") -> dict[str, Any]:
+    """results.csv/.parquet (one row per trial, with its status), best_config.yaml, importances.json,
+    summary.json and HParams. ``terminated``: trial ids Tune ended (finished or stopped early)."""
     import pandas as pd
-    import yaml
+
+    from raymtl.atomic import atomic_path, write_json, write_yaml
 
     rows = []
     for r in result_grid:
         m = r.metrics or {}
-        trial_id = m.get("trial_id") or (Path(r.path).name if r.path else "")
-        status = "ERROR" if r.error else ("STOPPED" if not m.get("final") else "TERMINATED")
+        trial_id = m.get("trial_id") or (Path(r.path).name.split("_")[1] if r.path and "_" in Path(r.path).name
+                                         else Path(r.path or "").name)
+        status = classify(m, r.error, terminated=terminated is None or trial_id in terminated)
         row = {"trial": trial_id, "status": status, "error": error_reason(r.error) if r.error else "",
                "epochs_run": m.get("epoch"), "wall_time_s": m.get("time_total_s"),
                **{f"param/{k}": v for k, v in (r.config or {}).items()}, **_flat_metrics(m)}
@@ -268,41 +236,39 @@ def write_outputs(space, result_grid, exp_dir: Path, started: float) -> dict[str
             aux = space.chosen_aux_tasks(r.config or {})
             row["aux_tasks"] = "+".join(aux) if aux else "(main only)"
         rows.append(row)
-    df = pd.DataFrame(rows)
+    df = pd.DataFrame(rows, columns=None if rows else ["trial", "status", "error"])
     exp_dir.mkdir(parents=True, exist_ok=True)
-    _atomic_df(df, exp_dir)
+    with atomic_path(exp_dir / "results.csv") as tmp:
+        df.to_csv(tmp, index=False)
+    with atomic_path(exp_dir / "results.parquet") as tmp:
+        df.astype({c: "string" for c in df.columns if df[c].dtype == object}).to_parquet(tmp, index=False)
     metric, mode = space.metric, space.mode
-    done = df[df["status"] != "ERROR"] if len(df) else df
-    summary: dict[str, Any] = {"trials": len(df), "errors": int((df["status"] == "ERROR").sum()) if len(df) else 0,
-                               "stopped_early": int((df["status"] == "STOPPED").sum()) if len(df) else 0,
-                               "wall_time_s": time.time() - started, "metric": metric, "mode": mode}
+    counts = {k: int((df["status"] == k).sum()) if len(df) else 0
+              for k in (TERMINATED, STOPPED_EARLY, FAILED, INTERRUPTED, NOT_STARTED)}
+    summary: dict[str, Any] = {"trials": len(df), "statuses": counts, "errors": counts[FAILED],
+                               "stopped_early": counts[STOPPED_EARLY], "wall_time_s": time.time() - started,
+                               "metric": metric, "mode": mode, "interrupted": interrupted}
     score_col = "best_dev_score" if "best_dev_score" in df else metric
-    if len(done) and score_col in done and done[score_col].notna().any():
-        best_idx = done[score_col].idxmax() if mode == "max" else done[score_col].idxmin()
+    scored = df[df["status"].isin([TERMINATED, STOPPED_EARLY, INTERRUPTED])] if len(df) else df
+    if len(scored) and score_col in scored and scored[score_col].notna().any():
+        best_idx = scored[score_col].idxmax() if mode == "max" else scored[score_col].idxmin()
         best = df.loc[best_idx]
         params = {k[6:]: _py(v) for k, v in best.items() if k.startswith("param/") and not _isnan(v)}
         best_cfg = space.trial_config(params)
         best_cfg["name"] = f"{space.name}-best"
-        _atomic_text(exp_dir / "best_config.yaml", yaml.safe_dump(best_cfg, sort_keys=False))
-        summary.update({"best_trial": best["trial"], "best_score": float(best[score_col]), "best_params": params})
+        write_yaml(exp_dir / "best_config.yaml", best_cfg)
+        values = scored[score_col].dropna().astype(float)
+        summary.update({"best_trial": best["trial"], "best_score": float(best[score_col]), "best_params": params,
+                        "scores": {"min": float(values.min()), "median": float(values.median()),
+                                   "max": float(values.max()), "n": int(len(values))}})
+    from raymtl.analysis.search_review import param_importances, searched_params, write_hparams
+
     summary["importances"] = param_importances(space, df, score_col)
-    _atomic_text(exp_dir / "importances.json", json.dumps(summary["importances"], indent=1))
-    _atomic_text(exp_dir / "summary.json", json.dumps(summary, indent=1, default=str))
-    write_hparams(df, exp_dir / "tensorboard")
+    summary["searched"] = searched_params(space)  # the report plots only these as searched
+    write_json(exp_dir / "importances.json", summary["importances"])
+    write_json(exp_dir / "summary.json", summary, default=str)
+    write_hparams(space, df, exp_dir)  # into each trial's own TensorBoard run
     return summary
-
-
-def error_reason(error: BaseException) -> str:
-    """The innermost ``SomeError: message`` line of a (Ray-wrapped) trial error, for results.csv."""
-    import re
-
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error))
-    found = re.findall(r"^\s*([\w.]*(?:Error|Exception)): (.+)$", text, flags=re.M)
-    found = [(k, m) for k, m in found if not k.endswith(("RayTaskError", "TrainingFailedError"))]
-    if found:
-        kind, message = found[-1]
-        return f"{kind.rsplit('.', 1)[-1]}: {message.strip()}"[:500]
-    return text.strip().splitlines()[-1][:500] if text.strip() else type(error).__name__
 
 
 def _py(v: Any) -> Any:
@@ -311,68 +277,6 @@ def _py(v: Any) -> Any:
 
 def _isnan(v: Any) -> bool:
     return isinstance(v, float) and math.isnan(v)
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def _atomic_df(df, exp_dir: Path) -> None:
-    tmp = exp_dir / ".results.csv.tmp"
-    df.to_csv(tmp, index=False)
-    os.replace(tmp, exp_dir / "results.csv")
-    tmp = exp_dir / ".results.parquet.tmp"
-    df.astype({c: "string" for c in df.columns if df[c].dtype == object}).to_parquet(tmp, index=False)
-    os.replace(tmp, exp_dir / "results.parquet")
-
-
-def param_importances(space, df, score_col: str) -> dict[str, float]:
-    """Optuna's parameter importances over the finished trials (replayed into an in-memory study)."""
-    import optuna
-
-    done = df[(df["status"] != "ERROR") & df.get(score_col, pd_nan_series(df)).notna()] if len(df) else df
-    if len(done) < 3:
-        return {}
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="maximize" if space.mode == "max" else "minimize")
-    for _, row in done.iterrows():
-        params = {k[6:]: _py(v) for k, v in row.items() if k.startswith("param/") and not _isnan(v)}
-        study.enqueue_trial(params, skip_if_exists=False)
-        value = float(row[score_col])
-        study.optimize(lambda t: (space.define_by_run(t), value)[1], n_trials=1)
-    try:
-        return {k: float(v) for k, v in optuna.importance.get_param_importances(study).items()}
-    except (RuntimeError, ValueError) as e:  # e.g. a single distinct value per parameter
-        return {"_error": str(e)}  # type: ignore[dict-item]
-
-
-def pd_nan_series(df):
-    import pandas as pd
-
-    return pd.Series([float("nan")] * len(df), index=df.index)
-
-
-def write_hparams(df, tb_dir: Path) -> None:
-    """One HParams session per trial: its parameters (incl. auxiliary tasks) and final metrics."""
-    from torch.utils.tensorboard import SummaryWriter
-
-    for _, row in df.iterrows():
-        hparams = {k[6:]: _hp(v) for k, v in row.items() if k.startswith("param/") and not _isnan(v)}
-        if "aux_tasks" in row:
-            hparams["aux_tasks"] = str(row["aux_tasks"])
-        hparams["status"] = str(row["status"])
-        metrics = {f"hparam/{k}": float(v) for k, v in row.items()
-                   if (k.startswith(("dev/", "test/")) or k == "best_dev_score")
-                   and isinstance(_py(v), (int, float)) and not _isnan(v)}
-        with SummaryWriter(str(tb_dir / str(row["trial"]))) as w:
-            w.add_hparams(hparams, metrics or {"hparam/best_dev_score": float("nan")}, run_name=".")
-
-
-def _hp(v: Any) -> Any:
-    v = _py(v)
-    return v if isinstance(v, (int, float, str, bool)) else str(v)
 
 
 # ---- refit -------------------------------------------------------------------------------------
@@ -397,7 +301,9 @@ def refit(exp_dir: Path, seeds: int, resources, storage: str) -> dict[str, Any]:
     out = {k: {"mean": statistics.fmean(t[k] for t in tests if k in t),
                "std": statistics.stdev([t[k] for t in tests if k in t]) if len(tests) > 1 else 0.0,
                "seeds": len(tests)} for k in keys}
-    _atomic_text(exp_dir / "refit.json", json.dumps(out, indent=1))
+    from raymtl.atomic import write_json
+
+    write_json(exp_dir / "refit.json", out)
     print(f"\nrefit of the best configuration over {seeds} seeds (test, mean ± std):")
     for k, v in out.items():
         print(f"  {k:<36} {v['mean']:.4f} ± {v['std']:.4f}")
@@ -422,17 +328,51 @@ def build_scheduler(space, max_t: int):
     return FIFOScheduler()
 
 
-def run_search(opts: SearchOptions) -> dict[str, Any]:
-    from ray import tune
-    from ray.tune.search import ConcurrencyLimiter
-    from ray.tune.search.optuna import OptunaSearch
+@dataclass
+class Interrupt:
+    """Which stop signal ended the search (SIGTERM is turned into Tune's graceful SIGINT stop)."""
 
+    signal: str = ""
+
+    def install(self) -> None:
+        import signal
+
+        def on_term(signum, frame):  # noqa: ARG001
+            self.signal = "SIGTERM"
+            signal.raise_signal(signal.SIGINT)  # Tune ends trials and saves its state on SIGINT
+
+        if __import__("threading").current_thread() is __import__("threading").main_thread():
+            signal.signal(signal.SIGTERM, on_term)
+
+    @property
+    def exit_code(self) -> int:
+        return 143 if self.signal == "SIGTERM" else 130
+
+
+def quiet_ray() -> None:
+    """Ray's helper tracebacks and hints (its own TensorBoard/restore advice) stay in Ray's logs;
+    raymtl prints one line per trial event instead (raymtl.search.progress)."""
+    import logging
+
+    os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "0")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    for name in ("ray.tune", "ray.train", "ray.air", "ray.util"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def smoke_overrides() -> list[str]:
+    """``--smoke-test``: a slice of the data, 2 epochs, 2 trials (a space's grace may exceed 2 epochs)."""
+    return ["data.max_train_examples=200", "data.max_eval_examples=100", "train.epochs=2", "train.patience=0",
+            "scheduler.grace_period=1"]
+
+
+def run_search(opts: SearchOptions, interrupt: Interrupt | None = None) -> dict[str, Any]:
     from raymtl.search.space import load_space
 
+    interrupt = interrupt or Interrupt()
     overrides = list(opts.overrides)
-    if opts.smoke_test:  # a slice of the data, 2 epochs, 2 trials
-        overrides += ["data.max_train_examples=200", "data.max_eval_examples=100", "train.epochs=2",
-                      "train.patience=0", "scheduler.grace_period=1"]  # a space's grace may exceed 2 epochs
+    if opts.smoke_test:
+        overrides += smoke_overrides()
     if opts.algorithm:
         overrides.append(f"search.algorithm={opts.algorithm}")
     if opts.scheduler:
@@ -451,22 +391,39 @@ def run_search(opts: SearchOptions) -> dict[str, Any]:
     remote = "://" in opts.storage
     storage = opts.storage if remote else str(Path(opts.storage).expanduser().resolve())
     # Outputs are written locally, then copied next to Tune's state when storage is s3://, gs://...
-    exp_dir = (Path("runs").resolve() / name) if remote else Path(storage) / name
+    exp_dir = (Path("runs/tune").resolve() / name) if remote else Path(storage) / name
+    experiment_path = f"{storage}/{name}"
+    locations = validate_space(space)  # every config error before Ray starts
+
+    info = connect(opts.address, opts.num_cpus, dashboard=workers > 1)  # the first line: which Ray
     print(space.describe())
-    locations = validate_space(space)  # fails before any trial starts
-    joined = connect(opts.address, opts.num_cpus)
+    source = "--max-concurrent" if opts.max_concurrent else f"{opts.space} [search.max_concurrent]"
     concurrency = fit_concurrency(opts.max_concurrent or space.search.max_concurrent, workers, cpus, gpus,
-                                  joined_cluster=joined)
+                                  joined_cluster=info.joined, source=source)
     resources = trial_resources(workers, cpus, gpus)
     max_t = int(space.scheduler.max_t) + 1  # + the final report carrying test metrics
-    trainable = tune.with_resources(
-        make_trainable(space, locations, resources, f"{storage}/{name}/train", opts.max_failures),
-        {"CPU": DRIVER_CPUS})
+    from ray import tune
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+    from ray.tune.search import ConcurrencyLimiter
+    from ray.tune.search.optuna import OptunaSearch
+
+    from raymtl.search.progress import PlacementWatchdog, Progress
+
+    fn, request = make_trainable(space, locations, resources, f"{storage}/{name}/train", opts.max_failures)
+    trainable = tune.with_resources(fn, request)
     started = time.time()
-    experiment_path = f"{storage}/{name}"
     # Tune saves the experiment state (which trials finished) at most every 10+ s by default; a
     # driver killed in that window re-runs trials that had finished. Save it every 2 s instead.
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "2")
+    # One TensorBoard run per trial (the loop's): Tune's TBX logger would add a second run with
+    # HParams rows that hold no metrics. Its CSV/JSON loggers are kept (passed below).
+    os.environ["TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"] = "1"
+    quiet_ray()
+    need = " + ".join(f"{v:g} {k}" for k, v in request.items()) + (
+        f" + {workers} workers x {cpus:g} CPU" if workers > 1 else "")
+    watchdog = PlacementWatchdog(opts.placement_timeout, need)
+    epochs = int(space.base_config.get("train", {}).get("epochs", max_t - 1))
+    progress = Progress(num_samples, epochs, concurrency, space.metric)
     if opts.resume:
         if not tune.Tuner.can_restore(experiment_path):
             raise RaymtlError(f"{experiment_path}: nothing to resume (no experiment state there)")
@@ -488,18 +445,34 @@ def run_search(opts: SearchOptions) -> dict[str, Any]:
             trainable,
             # Schedulers stop trials on the first objective (the space's `metric`).
             tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=num_samples,
-                                        max_concurrent_trials=concurrency),
-            run_config=tune.RunConfig(name=name, storage_path=storage, verbose=1,
+                                        # One process serves trial after trial (imports, data
+                                        # cache); a DDP trial's TorchTrainer cannot be reset.
+                                        max_concurrent_trials=concurrency, reuse_actors=workers <= 1),
+            run_config=tune.RunConfig(name=name, storage_path=storage, verbose=0, stop=watchdog,
+                                      callbacks=[CSVLoggerCallback(), JsonLoggerCallback(), progress, watchdog],
                                       # Retries a trial whose driver died with its node (it resumes
                                       # from its checkpoint); deterministic failures are not re-run.
                                       failure_config=tune.FailureConfig(max_failures=opts.max_failures,
                                                                         fail_fast=False)),
         )
-    print(f"search {name}: {num_samples} trials, {concurrency} at once, {workers} DDP worker(s) × "
-          f"{cpus:g} CPU{f' + {gpus:g} GPU' if gpus else ''} each; experiment dir {experiment_path}")
+    how = "in its own process" if workers <= 1 else f"as a Ray Train run of {workers} DDP workers"
+    print(f"search {name}: {num_samples} trials, {concurrency} at once, each {how} with "
+          f"{cpus:g} CPU{f' + {gpus:g} GPU' if gpus else ''} per worker; experiment dir {experiment_path}"
+          + (f"; Ray logs: {info.log_dir}" if info.log_dir else ""), flush=True)
+    interrupt.install()
     grid = tuner.fit()
-    summary = write_outputs(space, grid, exp_dir, started)
-    if any(n.startswith("schedule.") for n in space.param_names()):  # effect of each schedule param
+    terminated = set(terminated_trials(Path(experiment_path))) if not remote else None
+    unfinished = [r for r in grid if r.error is None and not (r.metrics or {}).get("final")
+                  and terminated is not None and (r.metrics or {}).get("trial_id") not in terminated]
+    stopped_by = ""
+    if watchdog.expired:
+        stopped_by = f"no trial could be placed for {opts.placement_timeout:g}s ({watchdog.reason()})"
+    elif interrupt.signal or unfinished or len(grid) < num_samples:
+        interrupt.signal = interrupt.signal or "SIGINT"
+        stopped_by = interrupt.signal
+    summary = write_outputs(space, grid, exp_dir, started, terminated=terminated, interrupted=stopped_by)
+    summary["num_samples"] = num_samples
+    if "best_params" in summary and any(n.startswith("schedule.") for n in space.param_names()):
         from raymtl.search.schedule_report import write_schedule_report
 
         print(f"schedule report: {write_schedule_report(exp_dir)}")
@@ -508,21 +481,44 @@ def run_search(opts: SearchOptions) -> dict[str, Any]:
 
         pafs.copy_files(str(exp_dir), f"{storage}/{name}/outputs")
         print(f"outputs copied to {storage}/{name}/outputs")
-    print_summary(summary, exp_dir)
-    if opts.refit:
+    print_summary(summary, exp_dir, space_file=opts.space)
+    if opts.refit and not stopped_by:
         summary["refit"] = refit(exp_dir, opts.refit, resources, storage)
+    summary["placement_timeout"] = watchdog.expired
     return summary
 
 
-def print_summary(summary: dict[str, Any], exp_dir: Path) -> None:
-    print(f"\n== {summary['trials']} trials ({summary['errors']} failed, {summary['stopped_early']} stopped early) "
-          f"in {summary['wall_time_s']:.0f}s")
+def print_summary(summary: dict[str, Any], exp_dir: Path, *, space_file: Path | str = "SPACE.yaml") -> None:
+    st = summary.get("statuses", {})
+    parts = [f"{st.get(TERMINATED, 0)} finished", f"{st.get(STOPPED_EARLY, 0)} stopped early by the scheduler",
+             f"{st.get(FAILED, 0)} failed"]
+    parts += [f"{st[k]} {k.replace('_', ' ')}" for k in (INTERRUPTED, NOT_STARTED) if st.get(k)]
+    print(f"\n== {summary['trials']} trials ({', '.join(parts)}) in {summary['wall_time_s']:.0f}s")
+    if summary.get("interrupted"):
+        done = st.get(TERMINATED, 0) + st.get(STOPPED_EARLY, 0) + st.get(FAILED, 0)
+        print(f"interrupted ({summary['interrupted']}): {done} of {summary.get('num_samples', summary['trials'])} "
+              f"trials finished; continue with: raymtl tune {space_file} --resume"
+              + (f" --storage {exp_dir.parent}" if exp_dir.parent != Path("runs/tune").resolve() else ""))
+    if "scores" in summary:
+        sc = summary["scores"]
+        print(f"{summary['metric']} over {sc['n']} scored trials: min {sc['min']:.4f}, median {sc['median']:.4f}, "
+              f"max {sc['max']:.4f}")
     if "best_params" in summary:
         print(f"best trial {summary['best_trial']}: {summary['metric']} = {summary['best_score']:.4f}")
         for k, v in summary["best_params"].items():
             print(f"  {k} = {v}")
         print(f"best configuration: {exp_dir / 'best_config.yaml'} (re-run: raymtl train {exp_dir / 'best_config.yaml'})")
-    print(f"results: {exp_dir / 'results.csv'}\nTensorBoard: tensorboard --logdir {exp_dir}")
+    print(f"results: {exp_dir / 'results.csv'}\nreview: raymtl report {exp_dir}  |  raymtl board {exp_dir}")
+
+
+def exit_status(summary: dict[str, Any], interrupt: Interrupt, *, allow_failures: bool) -> int:
+    if summary.get("placement_timeout"):
+        return 1
+    if summary.get("interrupted"):
+        return interrupt.exit_code
+    if summary.get("statuses", {}).get(FAILED, 0) and not allow_failures:
+        return 1
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -534,16 +530,26 @@ def main(argv: list[str] | None = None) -> int:
         print(note, flush=True)
     opts = SearchOptions(space=space_file, num_samples=args.num_samples, max_concurrent=args.max_concurrent,
                          workers_per_trial=args.workers_per_trial, cpus_per_worker=args.cpus_per_worker,
-                         gpus_per_worker=args.gpus_per_worker, storage=default_storage(args.storage), name=args.name,
-                         resume=args.resume, smoke_test=args.smoke_test, refit=args.refit, address=args.address,
-                         num_cpus=args.num_cpus, algorithm=args.algorithm, scheduler=args.scheduler,
-                         overrides=args.overrides, max_failures=args.max_failures)
+                         gpus_per_worker=args.gpus_per_worker, storage=default_storage(args.storage, "tune"),
+                         name=args.name, resume=args.resume, smoke_test=args.smoke_test, refit=args.refit,
+                         address=args.address, num_cpus=args.num_cpus, algorithm=args.algorithm,
+                         scheduler=args.scheduler, overrides=args.overrides, max_failures=args.max_failures,
+                         allow_failures=args.allow_failures, placement_timeout=args.placement_timeout)
+    interrupt = Interrupt()
     try:
-        run_search(opts)
+        summary = run_search(opts, interrupt)
     except RaymtlError as e:
         print(f"raymtl tune: error: {e}", file=sys.stderr)
         return 2
-    return 0
+    except KeyboardInterrupt:
+        print(f"raymtl tune: interrupted before the search finished; continue with: raymtl tune {space_file} "
+              "--resume", file=sys.stderr)
+        return interrupt.exit_code
+    code = exit_status(summary, interrupt, allow_failures=opts.allow_failures)
+    if code == 1 and not summary.get("placement_timeout"):
+        print(f"raymtl tune: {summary['statuses'][FAILED]} trial(s) failed (see the error column of results.csv; "
+              "--allow-failures exits 0)", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

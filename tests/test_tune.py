@@ -75,25 +75,25 @@ def test_search_more_trials_than_slots_with_asha_and_a_failing_trial(shards, fre
     exp = tmp_path / "s"
     df = pd.read_csv(exp / "results.csv")
     assert len(df) == 6 and summary["trials"] == 6
-    failed = df[df["status"] == "ERROR"]
+    failed = df[df["status"] == "failed"]
     assert sorted(failed["param/optim.lr"]) == [1e38, 1e38]
     assert failed["error"].str.contains("non-finite loss").all(), failed["error"].tolist()
-    stopped = df[df["status"] == "STOPPED"]
+    stopped = df[df["status"] == "stopped_early"]
     assert len(stopped) >= 1 and (stopped["param/optim.lr"] == 1e-12).all()  # ASHA stopped weak trials
     assert (stopped["epochs_run"] < 4).all()
-    assert (df[df["param/optim.lr"] == 0.5]["status"] == "TERMINATED").all()
+    assert (df[df["param/optim.lr"] == 0.5]["status"] == "terminated").all()
     assert {"test/ate/f1", "dev/acd/f1", "best_dev_score", "wall_time_s"} <= set(df.columns)
     assert pd.read_parquet(exp / "results.parquet").shape[0] == 6
     best = TrainConfig.load(exp / "best_config.yaml")  # re-runnable as is
     assert best.optim.lr == 0.5 and best.model["hidden"] == 16
-    assert (exp / "tensorboard").is_dir() and json.loads((exp / "importances.json").read_text()) is not None
+    assert json.loads((exp / "importances.json").read_text()) is not None  # HParams: tests/test_review.py
 
 
 def test_more_concurrency_than_resources_fails_before_any_trial(shards, fresh_ray, tmp_path):
     import ray
 
     ray.init(address="local", num_cpus=5)
-    with pytest.raises(ConfigError, match="max-concurrent 3 needs 7.5 CPUs"):
+    with pytest.raises(ConfigError, match=r"max-concurrent 3 needs 3 x 4.5 CPUs"):
         run("absa_cmtl.yaml", "--max-concurrent", "3", "--workers-per-trial", "2", "--storage", str(tmp_path),
             overrides=absa_overrides(2))
     assert not (tmp_path / "absa_cmtl" / "results.csv").exists()
@@ -112,7 +112,7 @@ def test_two_node_cluster_runs_aux_subset_trials_on_both_nodes(shards, fresh_ray
             overrides=TINY_BASE + ["train.epochs=1", "model.hidden=16", "model.label_dim=16", "search.algorithm=random",
                                    "scheduler.kind=fifo", "scheduler.grace_period=1"])
         df = pd.read_csv(tmp_path / "aux" / "results.csv")
-        assert len(df) == 4 and (df["status"] != "ERROR").all()
+        assert len(df) == 4 and (df["status"] == "terminated").all()
         assert df["aux_tasks"].nunique() >= 2  # different task sets per trial
         nodes = set()
         for results in (tmp_path / "aux").glob("*/results.json"):
@@ -160,7 +160,7 @@ def test_kill_driver_then_resume_does_not_rerun_finished_trials(shards, tmp_path
         assert after[trial] == n_lines
         assert next(exp.glob(f"trial_{trial}_*/results.json")).stat().st_mtime == mtimes[trial]
     df = pd.read_csv(exp / "results.csv")
-    assert len(df) == 3 and (df["status"] == "TERMINATED").all()
+    assert len(df) == 3 and (df["status"] == "terminated").all()
     # --refit 2: the best configuration retrained with seeds 1 and 2, test mean ± std per metric.
     refit = json.loads((exp / "refit.json").read_text())
     assert refit["ate/f1"]["seeds"] == 2 and 0.0 <= refit["ate/f1"]["mean"] <= 1.0 and refit["ate/f1"]["std"] >= 0

@@ -94,25 +94,18 @@ class AuxSelectOptions:
 # ---- the search space ---------------------------------------------------------------------------
 def make_trainable(space, single_arch: str, locations: dict[str, str], resources, train_storage: str,
                    max_failures: int):
-    """:func:`raymtl.tune.make_trainable` with the main-only architecture swap."""
+    """:func:`raymtl.tune.make_trainable` with the main-only architecture swap: (trainable, the
+    resources one trial requests)."""
+    from raymtl.train.tune_trial import TrialRunner
+
+    runner = TrialRunner(locations, resources, train_storage, max_failures)
 
     def trial(params: dict[str, Any]) -> None:
-        from ray import tune
-
         from raymtl.train.config import TrainConfig
-        from raymtl.train.trainer import build_trainer
 
-        cfg = TrainConfig.from_dict(trial_config(space, params, single_arch))
-        ctx = tune.get_context()
-        run_dir = Path(ctx.get_trial_dir())
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "train_config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
-        trainer = build_trainer(cfg, {ds: locations[ds] for ds in cfg.data.datasets}, resources=resources,
-                                run_dir=run_dir, storage=train_storage, name=ctx.get_trial_id(), in_tune=True,
-                                max_failures=max_failures)
-        trainer.fit()
+        runner(TrainConfig.from_dict(trial_config(space, params, single_arch)))
 
-    return trial
+    return trial, runner.request()
 
 
 # ---- running -------------------------------------------------------------------------------------
@@ -151,8 +144,8 @@ def _run_points(ctx: _Ctx, points: list[dict], phase: str) -> int:
 
     from raymtl import tune as rt
 
-    inner = make_trainable(ctx.space, ctx.single_arch, ctx.locations, ctx.resources, str(ctx.exp_dir / "train"),
-                           ctx.opts.max_failures)
+    inner, request = make_trainable(ctx.space, ctx.single_arch, ctx.locations, ctx.resources,
+                                    str(ctx.exp_dir / "train"), ctx.opts.max_failures)
     pts = list(points)
 
     def trainable(config: dict) -> None:
@@ -163,9 +156,9 @@ def _run_points(ctx: _Ctx, points: list[dict], phase: str) -> int:
     (ctx.exp_dir / f"{name}.points.json").write_text(json.dumps(pts, indent=1))
     print(f"{name}: {len(pts)} trial(s), {ctx.concurrency} at once")
     tuner = tune.Tuner(
-        tune.with_resources(trainable, {"CPU": rt.DRIVER_CPUS}),
+        tune.with_resources(trainable, request),
         param_space={"point": tune.grid_search(list(range(len(pts))))},
-        tune_config=tune.TuneConfig(max_concurrent_trials=ctx.concurrency),
+        tune_config=tune.TuneConfig(max_concurrent_trials=ctx.concurrency, reuse_actors=ctx.resources.workers <= 1),
         run_config=tune.RunConfig(name=name, storage_path=str(ctx.exp_dir), verbose=1, callbacks=[cb],
                                   failure_config=tune.FailureConfig(max_failures=0, fail_fast=False)))
     tuner.fit()
@@ -208,14 +201,14 @@ def _run_search(ctx: _Ctx, n: int, replay: list[dict]) -> int:
     searcher = ConcurrencyLimiter(searcher, max_concurrent=ctx.concurrency)
     name = _round_name(ctx.exp_dir, "search")
     cb = ledger_callback_cls()(str(ctx.exp_dir), list(ctx.opts.pool), None, "search", name, ctx.test_key)
-    trainable = make_trainable(ctx.space, ctx.single_arch, ctx.locations, ctx.resources,
-                               str(ctx.exp_dir / "train"), ctx.opts.max_failures)
+    trainable, request = make_trainable(ctx.space, ctx.single_arch, ctx.locations, ctx.resources,
+                                        str(ctx.exp_dir / "train"), ctx.opts.max_failures)
     print(f"{name}: {n} TPE trial(s){' with ASHA' if ctx.opts.strategy == 'halving' else ''}, "
           f"{ctx.concurrency} at once ({len(replay)} earlier trial(s) replayed into TPE)")
     tuner = tune.Tuner(
-        tune.with_resources(trainable, {"CPU": rt.DRIVER_CPUS}),
+        tune.with_resources(trainable, request),
         tune_config=tune.TuneConfig(search_alg=searcher, scheduler=rt.build_scheduler(ctx.space, ctx.space.scheduler.max_t + 1),
-                                    num_samples=n, max_concurrent_trials=ctx.concurrency),
+                                    num_samples=n, max_concurrent_trials=ctx.concurrency, reuse_actors=ctx.resources.workers <= 1),
         run_config=tune.RunConfig(name=name, storage_path=str(ctx.exp_dir), verbose=1, callbacks=[cb],
                                   failure_config=tune.FailureConfig(max_failures=0, fail_fast=False)))
     tuner.fit()
@@ -284,7 +277,7 @@ def run_aux_select(opts: AuxSelectOptions) -> dict[str, Any]:
         plan = [("search", budget - len(searched))]
     ctx = _Ctx(opts, space, exp_dir, locations, seeds, test_key, single_arch)
     if opts.strategy != "exhaustive" or plan[0][1]:
-        joined = rt.connect(opts.address, opts.num_cpus)
+        joined = rt.connect(opts.address, opts.num_cpus, dashboard=opts.workers_per_trial > 1).joined
         ctx.concurrency = rt.fit_concurrency(opts.max_concurrent, opts.workers_per_trial, opts.cpus_per_worker, 0.0,
                                              joined_cluster=joined)
         ctx.resources = rt.trial_resources(opts.workers_per_trial, opts.cpus_per_worker, 0.0)
@@ -345,7 +338,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="train config trials start from (its tasks are replaced; default configs/disparate_stance.yaml)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override the base config, e.g. --set model.hidden=32 --set data.max_train_examples=500")
-    p.add_argument("--storage", default="runs", help="experiment root (local directory)")
+    p.add_argument("--storage", default="runs/aux", help="experiment root (local directory; default runs/aux)")
     p.add_argument("--name", help="experiment name (default aux_select-<main>)")
     p.add_argument("--resume", action="store_true", help="continue: finished (subset, seed) trials are never re-run")
     p.add_argument("--smoke-test", action="store_true",

@@ -177,6 +177,7 @@ class TrainConfig:
             raise ConfigError("at least one task is required", file=file, key="tasks")
         if not self.arch:
             raise ConfigError("model.arch is required (see `raymtl models`)", file=file, key="model.arch")
+        self.check_datasets(file=file)
         seen = set()
         for i, t in enumerate(self.tasks):
             try:
@@ -194,6 +195,26 @@ class TrainConfig:
         if sum(t.main for t in self.tasks) > 1:
             raise ConfigError("only one task can be main", file=file, key="tasks")
         self.check_numbers(file=file)
+
+    def check_datasets(self, *, file: str | Path | None = None) -> None:
+        """Each dataset is prepared under the shards root or registered (then prepared on first use)."""
+        if self.data.shards and "://" in self.data.shards:
+            return  # remote shards: checked when their manifests are read
+        from raymtl.paths import shards_dir
+
+        root = Path(self.data.shards) if self.data.shards else shards_dir()
+        registered = None
+        for i, ds in enumerate(self.data.datasets):
+            if (root / str(ds) / "manifest.json").exists():
+                continue
+            if registered is None:
+                from raymtl.data.registry import default_registry
+
+                registered = [e.name for e in default_registry()]
+            if ds not in registered:
+                raise ConfigError(f"unknown dataset {ds!r}: not prepared in {root} and not registered "
+                                  f"(registered: {', '.join(registered)}; a corpus of your own: "
+                                  "`raymtl data prepare READER --name NAME`)", file=file, key=f"data.datasets[{i}]")
 
     def check_numbers(self, *, file: str | Path | None = None) -> None:
         """Every numeric field within its range (NUMERIC_RANGES; λ weights >= 0), before any worker starts."""

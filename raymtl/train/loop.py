@@ -150,7 +150,8 @@ class Runner:
     def __init__(self, cfg: TrainConfig, locations: dict[str, str], *, reporter: Reporter, run_dir: Path,
                  rank: int = 0, world: int = 1, device: torch.device | str = "cpu",
                  wrap_model: Callable[[torch.nn.Module], torch.nn.Module] | None = None,
-                 log: Callable[[str], None] | None = None, info: dict[str, Any] | None = None):
+                 log: Callable[[str], None] | None = None, info: dict[str, Any] | None = None,
+                 data: TrainData | None = None):
         self.cfg = cfg
         self.info = dict(info or {})  # recorded in results.json (e.g. the node rank 0 ran on)
         self.rank, self.world = rank, world
@@ -158,7 +159,8 @@ class Runner:
         self.reporter = reporter
         self.run_dir = Path(run_dir)
         self.log = log or (print if rank == 0 else (lambda _m: None))
-        self.data = TrainData(cfg, locations)
+        # ``data``: a TrainData of an earlier trial with the same data config (a reused Tune actor).
+        self.data = data if data is not None else TrainData(cfg, locations)
         limit_train, limit_eval = cfg.data.max_train_examples, cfg.data.max_eval_examples
         self.train_streams = self.data.streams(cfg.data.train_split, limit=limit_train,
                                                per_dataset=cfg.data.train_splits)
@@ -187,7 +189,7 @@ class Runner:
         self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.schedule.lr_lambda)
         self.amp = cfg.train.mixed_precision and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda") if self.amp else None
-        self.weights = self.data.weights
+        self.weights = {t.name: t.weight for t in cfg.tasks}  # this trial's λ, not a cached TrainData's
         self.main_key = cfg.main_task
         self.epoch = 0
         self.global_step = 0

@@ -1,4 +1,5 @@
-"""``raymtl train``: validate a config, start (or join) Ray, run the TorchTrainer, print a summary."""
+"""``raymtl train``: validate a config, start a private Ray (or join the cluster asked for), run the
+TorchTrainer, print a summary."""
 
 from __future__ import annotations
 
@@ -11,18 +12,12 @@ from raymtl.train.config import TrainConfig
 from raymtl.train.trainer import Resources, build_trainer, smoke_overrides, validate
 
 
-def init_ray(address: str | None = None, num_cpus: int | None = None) -> None:
-    """Join a running cluster (``address`` or ``RAY_ADDRESS``), else start a local Ray."""
-    import ray
+def init_ray(address: str | None = None, num_cpus: int | None = None):
+    """Join the cluster asked for (``address`` or ``RAY_ADDRESS``), else start a private local Ray
+    (with the dashboard: Ray Train V2 needs its State API to free placement groups)."""
+    from raymtl.train.cluster import connect
 
-    if ray.is_initialized():
-        return
-    address = address or os.environ.get("RAY_ADDRESS")
-    if address:
-        ray.init(address=address, log_to_driver=True)
-        return
-    # Keep the dashboard (State API): Ray Train V2 needs it to clean up placement groups.
-    ray.init(address="local", num_cpus=num_cpus, log_to_driver=True)
+    return connect(address, num_cpus=num_cpus, dashboard=True, log_to_driver=True)
 
 
 def storage_path(storage: str) -> str:
@@ -43,7 +38,7 @@ def print_summary(summary: dict[str, Any]) -> None:
 
 
 def run_train(config: Path | str | TrainConfig, *, overrides: list[str] | None = None, workers: int = 1,
-              use_gpu: bool = False, cpus_per_worker: float = 1.0, storage: str = "runs", name: str | None = None,
+              use_gpu: bool = False, cpus_per_worker: float = 1.0, storage: str = "runs/train", name: str | None = None,
               smoke_test: bool = False, address: str | None = None, quiet: bool = False) -> dict[str, Any]:
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.load(config, overrides)
     if smoke_test:

@@ -1,0 +1,155 @@
+"""The README's main job as a user runs it: the documented command verbatim, from a clean working
+directory, with somebody else's Ray instance running on the host; and a search interrupted with
+SIGINT / SIGTERM, then continued with ``--resume``."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
+
+def readme_main_job() -> list[str]:
+    """The `raymtl tune ...` at the end of the README's first set-up command."""
+    text = (REPO / "README.md").read_text()
+    block = re.search(r"## Set-up.*?```bash\n(.*?)\n```", text, flags=re.S)
+    assert block, "README.md has no set-up block"
+    main = block.group(1).split("&&")[-1].strip()
+    assert main.startswith("raymtl tune "), main
+    return main.split()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def other_ray():
+    """Another user's Ray instance on this host (own ports, own temp dir), stopped by its PIDs."""
+    temp = Path(tempfile.mkdtemp(prefix="rx", dir="/tmp"))  # short: Ray's socket paths have a length limit
+    port = _free_port()
+    ray_bin = Path(sys.executable).with_name("ray")
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS")}
+    out = subprocess.run([str(ray_bin), "start", "--head", f"--port={port}", "--num-cpus=1", f"--temp-dir={temp}",
+                          "--include-dashboard=false", "--disable-usage-stats"], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    pids = [int(p) for p in subprocess.run(["pgrep", "-f", str(temp)], capture_output=True, text=True).stdout.split()]
+    assert pids, "the other Ray instance left no processes to find"
+    try:
+        yield {"port": port, "temp": temp, "pids": pids}
+    finally:
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        time.sleep(2)
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def _env(shards: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_API_SERVER_ADDRESS")}
+    env.update(RAYMTL_SHARDS_DIR=str(shards), PYTHONUNBUFFERED="1")
+    return env
+
+
+def test_readme_main_job_verbatim_beside_another_ray_instance(shards_root, other_ray, tmp_path):
+    shards = shards_root("semeval14-restaurants")
+    work = tmp_path / "fresh"
+    work.mkdir()
+    (work / "search_spaces").symlink_to(REPO / "search_spaces")  # `cd` into a clone: relative paths work
+    (work / "configs").symlink_to(REPO / "configs")
+    cmd = readme_main_job()
+    started = time.time()
+    done = subprocess.run(cmd, cwd=work, env=_env(shards), capture_output=True, text=True, timeout=900)
+    wall = time.time() - started
+    out = done.stdout
+    assert done.returncode == 0, (out[-3000:], done.stderr[-3000:])
+    lines = out.splitlines()
+    assert lines[0].startswith("Ray: started a private local Ray"), lines[:3]
+    assert "another Ray is running on this host" in lines[1], lines[:3]
+    exp = work / "runs" / "tune" / "quickstart"
+    df = pd.read_csv(exp / "results.csv")
+    assert len(df) == 4 and set(df["status"]) <= {"terminated", "stopped_early"}, df[["trial", "status"]]
+    # Every trial learned before the scheduler compared them (quickstart's grace period).
+    assert (df["epochs_run"] >= 2).all() and (df["best_dev_score"] > 0).all(), df[["epochs_run", "best_dev_score"]]
+    assert "best configuration:" in out and (exp / "best_config.yaml").exists()
+    assert re.search(r"dev_score over 4 scored trials: min [\d.]+, median [\d.]+, max [\d.]+", out)
+    # Trials ran in our own instance, one process serving several trials (reused Tune actors).
+    infos = [json.loads(p.read_text()) for p in exp.glob("trial_*/results.json")]
+    assert len(infos) >= 3 and {i["path"] for i in infos} == {"in_process"}
+    assert any(i["data_from_cache"] for i in infos), "no trial reused a cached TrainData"
+    # The other instance is untouched: alive, and no driver or worker of ours ever ran on it.
+    assert all(_alive(p) for p in other_ray["pids"])
+    session_logs = list(other_ray["temp"].glob("session_*/logs"))
+    assert session_logs and not list(session_logs[0].glob("python-core-*")), list(session_logs[0].iterdir())
+    # Output is raymtl's, not Ray's: no helper tracebacks, no Ray hints that contradict ours.
+    assert "Traceback" not in out + done.stderr
+    assert "Tuner.restore" not in out + done.stderr and "/tmp/ray/session" not in out.replace(lines[0], "")
+    print(f"\nREADME main job: {wall:.0f}s wall, {len(lines)} lines of output")
+
+
+def _search_cmd(storage: Path) -> list[str]:
+    return [sys.executable, "-m", "raymtl.cli", "tune", str(REPO / "search_spaces" / "quickstart.yaml"),
+            "--storage", str(storage), "--name", "intr", "--num-samples", "3", "--max-concurrent", "1",
+            "--set", "data.max_train_examples=120", "--set", "data.max_eval_examples=60",
+            "--set", "data.vectors=", "--set", "model.embedding=random", "--set", "model.emb_dim=16",
+            "--set", "params.model.hidden=16", "--set", "train.epochs=3", "--set", "scheduler.kind=fifo"]
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_interrupted_search_says_so_exits_nonzero_and_resumes(shards_root, tmp_path, sig, code):
+    shards = shards_root("semeval14-restaurants")
+    env = {**_env(shards), "RAYMTL_CHAOS_STEP_DELAY": "0.05"}
+    proc = subprocess.Popen(_search_cmd(tmp_path), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    exp = tmp_path / "intr"
+    deadline = time.time() + 600
+    while time.time() < deadline and proc.poll() is None:  # wait for the first trial's first epoch
+        if any(p.stat().st_size for p in exp.glob("trial_*/result.json")):
+            break
+        time.sleep(0.5)
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == code, (out[-2000:], err[-2000:])
+    assert "interrupted" in out and "--resume" in out, out[-2000:]
+    assert "Traceback" not in err, err[-3000:]
+    df = pd.read_csv(exp / "results.csv")
+    assert "status" in df and not (df["status"] == "terminated").all(), df[["trial", "status"]]
+    assert set(df["status"]) <= {"terminated", "interrupted", "not_started", "stopped_early"}
+    again = subprocess.run(_search_cmd(tmp_path) + ["--resume"], env=_env(shards), capture_output=True, text=True,
+                           timeout=900)
+    assert again.returncode == 0, (again.stdout[-3000:], again.stderr[-3000:])
+    df = pd.read_csv(exp / "results.csv")
+    assert len(df) == 3 and (df["status"] == "terminated").all(), df[["trial", "status"]]
