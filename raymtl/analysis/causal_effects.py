@@ -83,10 +83,10 @@ def _check(model, lower: str, upper: str) -> None:
 
 
 def _observed(model, lower: str, logits: torch.Tensor, batch: Batch, label_source: str) -> torch.Tensor:
-    from raymtl.models.architectures._causal_common import _token_transfer, gold_transfer
+    from raymtl.models.architectures._causal_common import gold_transfer, token_transfer
 
     task = model.tasks[lower]
-    pred = _token_transfer(task.kind, model.heads[lower].hard(logits, batch.mask), batch.mask)
+    pred = token_transfer(task.kind, model.heads[lower].hard(logits, batch.mask), batch.mask)
     if label_source == "gold" and lower in batch.targets:
         gold = gold_transfer(task, batch.targets[lower], batch.mask).to(pred.dtype)
         present = batch.present[lower].view(-1, *([1] * (gold.dim() - 1)))

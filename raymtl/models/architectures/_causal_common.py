@@ -342,7 +342,7 @@ class CausalFamilyModel(MTLModel):
         if self.gumbel and training:
             pred = self._gumbel_label(kind, logits, mask, ctx)
         else:
-            pred = _token_transfer(kind, head.hard(logits, mask), mask)
+            pred = token_transfer(kind, head.hard(logits, mask), mask)
         use_gold = ctx.gold_labels or (training and not self.gumbel)
         if use_gold and name in batch.targets:
             gold = gold_transfer(self.tasks[name], batch.targets[name], mask)
@@ -385,7 +385,7 @@ def _as_sentence(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return pool(x, mask, "max") if x.dim() == 3 else x
 
 
-def _token_transfer(kind: str, hard: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def token_transfer(kind: str, hard: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Head ``hard`` outputs in the transfer format (relations: per head token, max over tails)."""
     return hard.amax(dim=2) if kind == "relation" else hard
 
