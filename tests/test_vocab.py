@@ -95,3 +95,28 @@ def test_word_dropout_probabilities_and_rate(shards_root):
     assert abs(rate - 0.2) < 0.01
     off = TrainData(_cfg(root, unk_dropout=0), {"semeval14-restaurants": str(root / "semeval14-restaurants")})
     assert off.drop_words(batch) is batch
+
+
+def test_checkpoint_of_a_train_only_vocabulary_still_loads(shards_root, tmp_path, monkeypatch):
+    """A model trained before dev/test words got vectors (its config has no vectors_all_splits)."""
+    import json
+
+    from raymtl.analysis.commands import load_checkpoint
+    from raymtl.train.loop import LocalReporter, Runner
+    from raymtl.train.trainer import validate
+
+    monkeypatch.setenv("RAYMTL_SHARDS_DIR", str(shards_root("semeval14-restaurants")))
+    monkeypatch.setenv("RAYMTL_REVIEW", "0")
+    cfg = TrainConfig.from_dict({
+        "data": {"datasets": ["semeval14-restaurants"], "vectors": GLOVE_PACKAGE, "vectors_all_splits": False,
+                 "max_train_examples": 32, "max_eval_examples": 16},
+        "tasks": [{"name": "ate", "main": True}], "model": {"arch": "stl_bilstm", "embedding": "vectors", "hidden": 4},
+        "train": {"epochs": 1, "eval_test": False}})
+    Runner(cfg, validate(cfg, log=lambda m: None), reporter=LocalReporter(tmp_path), run_dir=tmp_path,
+           log=lambda m: None).fit()
+    ckpt = tmp_path / "checkpoints" / "latest"
+    old = json.loads((ckpt / "config.json").read_text())
+    del old["data"]["vectors_all_splits"]  # as written before the field existed
+    (ckpt / "config.json").write_text(json.dumps(old))
+    loaded = load_checkpoint(ckpt)
+    assert len(loaded.data.vocab) == loaded.data.vocab.n_train == len(json.loads((ckpt / "vocab.json").read_text()))

@@ -134,6 +134,10 @@ def load_checkpoint(path: str | Path, *, log: Callable[[str], None] = lambda _m:
     vocab_file = d / "vocab.json"
     if vocab_file.is_file():
         saved = json.loads(vocab_file.read_text())
+        if list(saved) != list(data.vocab.itos) and list(saved) == list(data.vocab.itos[:data.vocab.n_train]):
+            # trained before dev/test words got their pretrained vectors: the train vocabulary alone
+            cfg.data.vectors_all_splits = False
+            data = TrainData(cfg, data.locations)
         if list(saved) != list(data.vocab.itos):
             raise RaymtlError(f"{vocab_file}: the vocabulary differs from the one the prepared shards give now "
                               f"({len(saved)} vs {len(data.vocab.itos)} words); re-prepare the dataset the model "

@@ -12,8 +12,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from raymtl.errors import RaymtlError
 from raymtl.safety import sweep_stale
@@ -21,6 +22,7 @@ from raymtl.safety import sweep_stale
 STATE_FILE = "state.pt"
 BEST_FILE = "best_model.pt"
 RESTORE_PREFIX = "raymtl-restore-"  # + "<pid>-": local copies of a checkpoint being resumed
+STAGING_PREFIX = "raymtl-ckpt-"  # + "<pid>-": an epoch's checkpoint before it is reported
 
 
 class CheckpointError(RaymtlError):
@@ -60,6 +62,16 @@ def check_resume_checkpoints(run_dir: str | Path, *, recursive: bool = False) ->
     for d in dirs:
         check_checkpoint_dir(d)
     return len(dirs)
+
+
+@contextmanager
+def staging_dir() -> Iterator[Path]:
+    """A temporary directory to write an epoch's checkpoint in, removed afterwards (also on error);
+    ones left by a killed process are removed first."""
+    tmp = Path(tempfile.gettempdir())
+    sweep_stale(tmp, STAGING_PREFIX)
+    with tempfile.TemporaryDirectory(prefix=f"{STAGING_PREFIX}{os.getpid()}-", dir=tmp) as d:
+        yield Path(d)
 
 
 def restore_copy_dir() -> Path:

@@ -15,7 +15,6 @@ import io
 import json
 import math
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +34,8 @@ from raymtl.train.sampling import TaskSampler, pass_epoch
 from raymtl.train.schedules import Schedule
 from raymtl.train.weighting import WeightingStep, build_weighting, split_parameters
 
-from raymtl.train.checkpoint import BEST_FILE, STATE_FILE, load_tensors, remove_restore_copy  # noqa: F401
+from raymtl.train.checkpoint import (BEST_FILE, STATE_FILE, load_tensors, remove_restore_copy,  # noqa: F401
+                                     staging_dir)
 
 
 class NonFiniteLossError(RaymtlError):
@@ -538,9 +538,9 @@ class Runner:
 
     def _report(self, metrics: dict[str, Any]) -> None:
         if self.rank == 0:
-            with tempfile.TemporaryDirectory() as tmp:
-                self.save_checkpoint(Path(tmp))
-                self.reporter.report(metrics, Path(tmp))
+            with staging_dir() as tmp:  # <pid>-named: a killed run's copy is swept by the next
+                self.save_checkpoint(tmp)
+                self.reporter.report(metrics, tmp)
         else:
             self.reporter.report(metrics, None)
 
