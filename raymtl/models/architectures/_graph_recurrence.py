@@ -46,7 +46,10 @@ class Sources:
 
 class _Recurrence(torch.autograd.Function):
     # Buffers are time-major ([T, N, ...]) so that every step reads and writes contiguous blocks.
+    # Under CUDA autocast (train.mixed_precision) the recurrence runs in float32: its out= buffers
+    # take the inputs' dtype.
     @staticmethod
+    @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
     def forward(ctx, xq, w_cat, w_fr, w_c, u, src, val, mask, exclude, bounds, hidden,  # type: ignore[override]
                 recompute):
         n, t_len, _ = xq.shape
@@ -123,6 +126,7 @@ class _Recurrence(torch.autograd.Function):
         return seq.transpose(0, 1).contiguous(), hs[t_len].clone(), out_w
 
     @staticmethod
+    @torch.amp.custom_bwd(device_type="cuda")
     def backward(ctx, d_seq, d_last, _d_weights):  # type: ignore[override]
         (w_cat, w_fr, w_c, u, src, val, mask, pre, act, hs, cs, cn, gg, th, r, fa,
          weights) = ctx.saved_tensors
