@@ -150,7 +150,7 @@ class TrainData:
 
     def term_distributions(self) -> dict[str, dict[str, float]]:
         """Task key -> word distribution of its training rows (the diversity features' corpus)."""
-        from raymtl.analysis.diversity import term_distribution
+        from raymtl.data.diversity import term_distribution
 
         out = {}
         for ds, keys in self._by_dataset.items():

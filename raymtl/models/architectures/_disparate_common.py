@@ -160,9 +160,9 @@ DIVERSITY_DIM = 5
 def diversity_tensor(words: Sequence[Sequence[str]], term_dist: Mapping[str, float] | None = None,
                      device: torch.device | str = "cpu") -> torch.Tensor:
     """``[B, 5]`` diversity features per example (§3.5): log(1 + #word types), type-token ratio,
-    entropy, Simpson's index, Rényi entropy (see :mod:`raymtl.analysis.diversity`). The word-type
+    entropy, Simpson's index, Rényi entropy (see :mod:`raymtl.data.diversity`). The word-type
     count is log-scaled so all inputs of the LTN are O(1)."""
-    from raymtl.analysis.diversity import feature_matrix
+    from raymtl.data.diversity import feature_matrix
 
     feats = torch.as_tensor(feature_matrix([list(w) for w in words], term_dist), dtype=torch.float32)
     feats[:, 0] = torch.log1p(feats[:, 0])
