@@ -475,6 +475,7 @@ def train_one(run: Run, work: Path) -> dict[str, Any]:
                           "test": sum(len(s.indices) for s in runner.test_streams)},
         "train_examples_per_s": [h.get("train/examples_per_s") for h in hist],
         "torch_threads": torch.get_num_threads(), "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "vocab": summary.get("vocab"),  # train words, words with vectors from other splits, <unk> rate per split
         "config": run.cfg_dict,
     }
     shutil.rmtree(run_dir, ignore_errors=True)  # checkpoints only serve an interrupted run

@@ -90,6 +90,7 @@ def test_smoke_run_writes_rows_for_glove_and_transformer(tiny_bert, shards_root,
     assert len(recs) == 2 and recs[0].startswith("absa__cmtl+minilm__seed1__")
     rec = json.loads((tmp_path / "records" / recs[1]).read_text())
     assert rec["config"]["model"]["arch"] == "cmtl" and rec["seed"] == 1 and "ate/f1" in rec["test"]
+    assert rec["vocab"]["pretrained_only_words"] > 0 and "semeval14-restaurants/test" in rec["vocab"]["oov"]
     assert by[("CMTL + MiniLM-L6", "ate")]["embeddings"].endswith("(frozen, scalar mix of all layers)")
     # --cached-only tabulates the records and trains nothing: seed 2 is left out, seed 1 comes from its record
     # (another work directory: the records alone make the table)
