@@ -271,3 +271,49 @@ def test_disparate_eq1_2_softmax_output_and_task_losses_by_hand():
         nll = [-math.log(math.exp(logits[n, y].item()) / sum(math.exp(v) for v in logits[n].tolist()))
                for n, y in enumerate(ys) if y != IGNORE]
         assert out.losses[name].item() == pytest.approx(sum(nll) / len(nll), rel=1e-5)
+
+
+# ------------------------------------------------------------------------------------------ graph-mtl
+@torch.no_grad()
+def test_graph_eq3_message_aggregation_in_cg_mtl_by_hand():
+    """CG-MTL, 3 tasks, a 2-token sentence of task 0: r_t = Σ_{i≠0} α_t^(i→0) h_t^(i) (eq. 3) with
+    α = softmax_i(u tanh(W_x x_t + W_h h_{t-1}^(0) + W_s h_t^(i))) (eq. 4-6), fused by LSTM† (eq. 9-11);
+    the head must read h_T^(0) as computed here step by step."""
+    from types import SimpleNamespace
+
+    tasks = [TaskSpec(n, "classify", ("x", "y")) for n in ("t0", "t1", "t2")]
+    torch.manual_seed(4)
+    model = REG.build("cg_mtl", {"emb_dim": 3, "hidden": 2, "attn_size": 2, "crf": False}, tasks, 12).eval()
+    mask = torch.ones(1, 2, dtype=torch.bool)
+    batch = Batch(ids=["0"], words=[["a", "b"]], tokens=torch.tensor([[3, 5]]), mask=mask,
+                  targets={"t0": torch.tensor([1])}, present={"t0": torch.tensor([True])})
+    head_in = []
+    capture(model.heads[0], head_in)
+    out = model(batch)
+    x = model.embedder.embed(batch)[0]  # [T, D]
+    cells = [SimpleNamespace(weight_ih=m.weight_ih_l0, weight_hh=m.weight_hh_l0, bias_ih=m.bias_ih_l0,
+                             bias_hh=m.bias_hh_l0) for m in model.nodes.lstms]
+    zero = torch.zeros(2)
+    plain = [[zero, zero] for _ in range(3)]  # (h, c) of each task LSTM sending messages (eq. 2)
+    h, c = zero, zero  # task 0's LSTM† state
+    sc, fu = model.scorer, model.fusion
+    alphas = []
+    for t in range(2):
+        msgs = []
+        for i in range(3):
+            plain[i] = list(lstm_cell_by_hand(x[t], *plain[i], cells[i]))
+            msgs.append(plain[i][0])
+        q = sc.W_x.weight @ x[t] + sc.W_h.weight @ h
+        s = torch.stack([sc.u.weight[0] @ torch.tanh(q + sc.W_s.weight @ msgs[i]) for i in (1, 2)])
+        alpha = torch.softmax(s, 0)  # eq. 6, over the other tasks
+        alphas.append(alpha)
+        r = alpha[0] * msgs[1] + alpha[1] * msgs[2]  # eq. 3
+        z = cells[0].weight_ih @ x[t] + cells[0].bias_ih + cells[0].weight_hh @ h + cells[0].bias_hh
+        i_g, f_g, g_g, o_g = z.chunk(4)
+        c = torch.sigmoid(f_g) * c + torch.sigmoid(i_g) * torch.tanh(g_g)
+        gate = torch.sigmoid(fu.W_r.weight @ r + fu.W_c.weight @ c)  # eq. 11
+        h = torch.sigmoid(o_g) * torch.tanh(c + gate * (fu.W_f.weight @ r))  # eq. 10
+    assert torch.allclose(head_in[0][0][0][0], h, atol=1e-5)
+    got_alpha = out.extras["alpha"][0]  # [T, K]: 0 on the row's own task
+    assert torch.allclose(got_alpha[:, 0], torch.zeros(2))
+    assert torch.allclose(got_alpha[:, 1:], torch.stack(alphas), atol=1e-5)
