@@ -56,7 +56,8 @@ class LookupEmbedder(Embedder):
 
 
 class ScalarMix(nn.Module):
-    """ELMo-style layer mix: ``gamma * sum_l softmax(w)_l * h_l``."""
+    """ELMo-style layer mix: ``gamma * sum_l softmax(w)_l * h_l`` (Peters et al. 2018 eq. 1; causal-mtl's
+    BERT rows mix the layers so). Starts as the plain mean of the layers (w = 0, gamma = 1)."""
 
     def __init__(self, n_layers: int):
         super().__init__()
@@ -65,7 +66,7 @@ class ScalarMix(nn.Module):
 
     def forward(self, layers: Sequence[torch.Tensor]) -> torch.Tensor:
         w = torch.softmax(self.weights, dim=0)
-        return self.gamma * sum(w[i] * h for i, h in enumerate(layers))
+        return self.gamma * sum(w[i] * h for i, h in enumerate(layers))  # Peters et al. 2018 eq. 1
 
 
 class TransformerEmbedder(Embedder):
