@@ -295,3 +295,23 @@ def test_resume_check_finds_a_poisoned_checkpoint_of_any_trial(checkpoint, tmp_p
     with pytest.raises(CheckpointError, match=str(bad).replace(".", r"\.")):
         check_resume_checkpoints(exp, recursive=True)
     assert not (tmp_path / PAYLOAD_MARKER).exists()
+
+
+def test_checkpoint_staging_dirs_are_pid_named_and_swept(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+    import tempfile
+
+    from raymtl.train.checkpoint import STAGING_PREFIX, staging_dir
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    (tmp_path / f"{STAGING_PREFIX}{dead}-killed" / "state.pt").parent.mkdir()
+    with pytest.raises(RuntimeError):
+        with staging_dir() as d:
+            assert d.name.startswith(f"{STAGING_PREFIX}{os.getpid()}-")
+            (d / "state.pt").write_bytes(b"x")
+            raise RuntimeError("report failed")
+    assert list(tmp_path.iterdir()) == []  # the killed run's copy and this one (on error) are gone
