@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from raymtl.train.checkpoint import restore_copy_dir
 from raymtl.train.config import TrainConfig
 from raymtl.train.data import TrainData
 
@@ -74,7 +74,7 @@ class TuneReporter:
 
         if isinstance(ckpt.filesystem, pafs.LocalFileSystem):  # read in place: nothing to copy or clean
             return Path(ckpt.path)
-        self._restored = Path(tempfile.mkdtemp(prefix="raymtl-restore-"))
+        self._restored = restore_copy_dir()  # <pid>-named: a killed trial's copy is swept by the next
         return Path(ckpt.to_directory(str(self._restored)))
 
     def _drop_restored(self) -> None:
