@@ -277,3 +277,37 @@ def test_bad_options(dataset_dir):
     with pytest.raises(DataError) as info:
         read("semeval16-absa-rest", dataset_dir("semeval16-absa"), polarity_text_b="both")
     assert info.value.field == "polarity_text_b"
+
+
+def test_fnc1_bodies_cut_inside_the_last_quoted_field(dataset_dir, tmp_path):
+    names = ("competition_test_bodies.csv", "competition_test_stances.csv")
+    folder = copy_corpus(dataset_dir("fnc1"), tmp_path / "fnc", names)
+    bodies = folder / names[0]
+    data = bodies.read_bytes().rstrip()
+    assert data.endswith(b'"')  # the last body is a quoted (multi-line) field
+    bodies.write_bytes(data[:-40])  # cut inside it: the quote never closes
+    with pytest.raises(DataError, match="malformed CSV") as info:
+        read("fnc1", folder)
+    assert info.value.file == str(bodies) and info.value.field == "csv" and info.value.line is not None
+    # cut right after the last row's Body ID: an empty body is refused too
+    lines = bodies.read_bytes().split(b"\n")
+    k = max(i for i, ln in enumerate(lines) if ln[:1].isdigit() and b',"' in ln)
+    bid = lines[k].split(b",")[0]
+    bodies.write_bytes(b"\n".join(lines[:k] + [bid + b","]) + b"\n")
+    with pytest.raises(DataError) as info:
+        read("fnc1", folder)
+    assert_located(info.value, bodies, k + 1, "articleBody")
+
+
+def test_conll_columns_default_layout_refuses_a_line_cut_to_one_field(tmp_path):
+    """{0: tokens, -1: tags}: a file cut mid-line used to make its one-field last line `10` a token
+    *and* its own tag (and `10` a label)."""
+    f = tmp_path / "train.txt"
+    f.write_text("EU B-ORG\nrejects O\n\nIt O\nrose O\n10", encoding="utf-8")
+    with pytest.raises(DataError) as info:
+        read("conll-columns", tmp_path)
+    assert_located(info.value, f, 6, "columns")
+    f.write_text("10\n", encoding="utf-8")  # a one-column file: token and tag would be one column
+    with pytest.raises(DataError) as info:
+        read("conll-columns", tmp_path)
+    assert_located(info.value, f, 1, "columns")
