@@ -51,6 +51,7 @@ class SearchOptions:
     storage: str = "runs"
     name: str | None = None
     resume: bool = False
+    optuna_storage: str | None = None  # default: sqlite optuna.db in the experiment dir
     smoke_test: bool = False
     refit: int = 0
     address: str | None = None
@@ -61,6 +62,7 @@ class SearchOptions:
     max_failures: int = 1
     allow_failures: bool = False
     placement_timeout: float = PLACEMENT_TIMEOUT_S
+    trial_backend: str = "auto"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
                                      "under `ray job submit --working-dir`: $RAYMTL_RUNS_DIR/tune or ~/raymtl-runs/tune)")
     p.add_argument("--name", help="experiment name (default: the space's name)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted search of the same name")
+    p.add_argument("--optuna-storage", metavar="URL",
+                   help="Optuna RDB storage for the study, e.g. postgresql://USER:PASS@HOST/DB (default: "
+                        "sqlite optuna.db in the experiment dir; `raymtl board EXPERIMENT_DIR --optuna`)")
     p.add_argument("--smoke-test", action="store_true",
                    help="tiny budget on a slice of the data (2 trials, 2 epochs), a couple of minutes on 2 CPUs")
     p.add_argument("--refit", type=int, default=0, metavar="S",
@@ -100,6 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-failures", type=int, default=1,
                    help="retries of a trial whose workers die (from its last checkpoint)")
     p.add_argument("--allow-failures", action="store_true", help="exit 0 even when some trials failed")
+    p.add_argument("--trial-backend", choices=["auto", "in_process", "torchtrainer"], default="auto",
+                   help="auto (default): a 1-worker trial trains in the trial's own process, 2+ workers in a "
+                        "TorchTrainer; torchtrainer forces Ray Train for every trial (e.g. to compare)")
     p.add_argument("--placement-timeout", type=float, default=PLACEMENT_TIMEOUT_S, metavar="S",
                    help=f"stop when pending trials could not be placed for S s (default {PLACEMENT_TIMEOUT_S:g})")
     return p
@@ -120,21 +128,21 @@ def trial_resources(workers: int, cpus: float, gpus: float):
     return Resources(workers=workers, use_gpu=gpus > 0, cpus_per_worker=cpus, gpus_per_worker=gpus or 1.0)
 
 
-def per_trial(workers: int, cpus: float, gpus: float) -> tuple[float, float]:
+def per_trial(workers: int, cpus: float, gpus: float, in_process: bool | None = None) -> tuple[float, float]:
     """(CPUs, GPUs) one trial holds: its process alone (1 worker), or a driver + its DDP workers."""
-    if workers <= 1:
+    if in_process if in_process is not None else workers <= 1:
         return cpus, gpus
     return workers * cpus + DRIVER_CPUS, workers * gpus
 
 
 def fit_concurrency(requested: int | None, workers: int, cpus: float, gpus: float, *, joined_cluster: bool,
-                    source: str = "--max-concurrent", log=print) -> int:
+                    source: str = "--max-concurrent", in_process: bool | None = None, log=print) -> int:
     """Trials at once. A number from the space (``source`` is not a flag) is an upper bound fitted to
     what Ray has; an explicit ``--max-concurrent`` that cannot fit a local Ray is an error."""
     import ray
 
     total = ray.cluster_resources()
-    cpu_each, gpu_each = per_trial(workers, cpus, gpus)
+    cpu_each, gpu_each = per_trial(workers, cpus, gpus, in_process)
     fits = int((total.get("CPU", 0) + 1e-9) // cpu_each)
     if gpus > 0:
         fits = min(fits, int((total.get("GPU", 0) + 1e-9) // gpu_each))
@@ -155,12 +163,13 @@ def fit_concurrency(requested: int | None, workers: int, cpus: float, gpus: floa
 
 
 # ---- the trainable ------------------------------------------------------------------------------
-def make_trainable(space, locations: dict[str, str], resources, train_storage: str, max_failures: int):
+def make_trainable(space, locations: dict[str, str], resources, train_storage: str, max_failures: int,
+                   backend: str = "auto"):
     """A Tune function trainable: trial params -> TrainConfig -> trained in this process (1 worker)
     or by a TorchTrainer (2+ workers). Returns (trainable, the resources one trial requests)."""
     from raymtl.train.tune_trial import TrialRunner
 
-    runner = TrialRunner(locations, resources, train_storage, max_failures)
+    runner = TrialRunner(locations, resources, train_storage, max_failures, backend=backend)
 
     def trial(params: dict[str, Any]) -> None:
         from raymtl.train.config import TrainConfig
@@ -394,22 +403,30 @@ def run_search(opts: SearchOptions, interrupt: Interrupt | None = None) -> dict[
     exp_dir = (Path("runs/tune").resolve() / name) if remote else Path(storage) / name
     experiment_path = f"{storage}/{name}"
     locations = validate_space(space)  # every config error before Ray starts
+    from raymtl.search.optuna_study import make_searcher, prepare_storage, storage_url
 
-    info = connect(opts.address, opts.num_cpus, dashboard=workers > 1)  # the first line: which Ray
+    optuna_url = storage_url(exp_dir, opts.optuna_storage)
+    study_storage = None if opts.resume else prepare_storage(optuna_url, name, resume=False,
+                                                             explicit=bool(opts.optuna_storage))
+
+    in_process = opts.trial_backend == "in_process" or (opts.trial_backend == "auto" and workers <= 1)
+    # The dashboard's State API is what Ray Train V2 needs to free placement groups; in-process trials
+    # use no Ray Train, and a laptop starts faster without it.
+    info = connect(opts.address, opts.num_cpus, dashboard=not in_process)  # the first line: which Ray
     print(space.describe())
     source = "--max-concurrent" if opts.max_concurrent else f"{opts.space} [search.max_concurrent]"
     concurrency = fit_concurrency(opts.max_concurrent or space.search.max_concurrent, workers, cpus, gpus,
-                                  joined_cluster=info.joined, source=source)
+                                  joined_cluster=info.joined, source=source, in_process=in_process)
     resources = trial_resources(workers, cpus, gpus)
     max_t = int(space.scheduler.max_t) + 1  # + the final report carrying test metrics
     from ray import tune
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
     from ray.tune.search import ConcurrencyLimiter
-    from ray.tune.search.optuna import OptunaSearch
 
     from raymtl.search.progress import PlacementWatchdog, Progress
 
-    fn, request = make_trainable(space, locations, resources, f"{storage}/{name}/train", opts.max_failures)
+    fn, request = make_trainable(space, locations, resources, f"{storage}/{name}/train", opts.max_failures,
+                                 opts.trial_backend)
     trainable = tune.with_resources(fn, request)
     started = time.time()
     # Tune saves the experiment state (which trials finished) at most every 10+ s by default; a
@@ -438,7 +455,8 @@ def run_search(opts: SearchOptions, interrupt: Interrupt | None = None) -> dict[
         multi = space.multi_objective
         metric = space.metrics if multi else space.metric
         mode = space.modes if multi else space.mode
-        searcher = OptunaSearch(space=space.define_by_run, metric=metric, mode=mode, sampler=space.sampler())
+        searcher = make_searcher(space, metric, mode, storage=study_storage, study_name=name)
+        print(f"optuna study {name!r} in {optuna_url.split('@')[-1]}", flush=True)
         searcher = ConcurrencyLimiter(searcher, max_concurrent=concurrency)
         scheduler = build_scheduler(space, max_t)
         tuner = tune.Tuner(
@@ -447,7 +465,7 @@ def run_search(opts: SearchOptions, interrupt: Interrupt | None = None) -> dict[
             tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=num_samples,
                                         # One process serves trial after trial (imports, data
                                         # cache); a DDP trial's TorchTrainer cannot be reset.
-                                        max_concurrent_trials=concurrency, reuse_actors=workers <= 1),
+                                        max_concurrent_trials=concurrency, reuse_actors=in_process),
             run_config=tune.RunConfig(name=name, storage_path=storage, verbose=0, stop=watchdog,
                                       callbacks=[CSVLoggerCallback(), JsonLoggerCallback(), progress, watchdog],
                                       # Retries a trial whose driver died with its node (it resumes
@@ -455,7 +473,7 @@ def run_search(opts: SearchOptions, interrupt: Interrupt | None = None) -> dict[
                                       failure_config=tune.FailureConfig(max_failures=opts.max_failures,
                                                                         fail_fast=False)),
         )
-    how = "in its own process" if workers <= 1 else f"as a Ray Train run of {workers} DDP workers"
+    how = "in its own process" if in_process else f"as a Ray Train run of {workers} DDP worker(s)"
     print(f"search {name}: {num_samples} trials, {concurrency} at once, each {how} with "
           f"{cpus:g} CPU{f' + {gpus:g} GPU' if gpus else ''} per worker; experiment dir {experiment_path}"
           + (f"; Ray logs: {info.log_dir}" if info.log_dir else ""), flush=True)
@@ -471,7 +489,7 @@ def run_search(opts: SearchOptions, interrupt: Interrupt | None = None) -> dict[
         interrupt.signal = interrupt.signal or "SIGINT"
         stopped_by = interrupt.signal
     summary = write_outputs(space, grid, exp_dir, started, terminated=terminated, interrupted=stopped_by)
-    summary["num_samples"] = num_samples
+    summary["num_samples"], summary["concurrency"] = num_samples, concurrency
     if "best_params" in summary and any(n.startswith("schedule.") for n in space.param_names()):
         from raymtl.search.schedule_report import write_schedule_report
 
@@ -534,7 +552,9 @@ def main(argv: list[str] | None = None) -> int:
                          name=args.name, resume=args.resume, smoke_test=args.smoke_test, refit=args.refit,
                          address=args.address, num_cpus=args.num_cpus, algorithm=args.algorithm,
                          scheduler=args.scheduler, overrides=args.overrides, max_failures=args.max_failures,
-                         allow_failures=args.allow_failures, placement_timeout=args.placement_timeout)
+                         allow_failures=args.allow_failures, placement_timeout=args.placement_timeout,
+                         trial_backend=args.trial_backend)
+    opts.optuna_storage = args.optuna_storage
     interrupt = Interrupt()
     try:
         summary = run_search(opts, interrupt)

@@ -153,3 +153,24 @@ def test_interrupted_search_says_so_exits_nonzero_and_resumes(shards_root, tmp_p
     assert again.returncode == 0, (again.stdout[-3000:], again.stderr[-3000:])
     df = pd.read_csv(exp / "results.csv")
     assert len(df) == 3 and (df["status"] == "terminated").all(), df[["trial", "status"]]
+
+
+def test_joined_cluster_that_cannot_place_a_trial_is_an_error_not_an_endless_pending(shards_root, tmp_path):
+    from ray.cluster_utils import Cluster
+
+    shards = shards_root("semeval14-restaurants")
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    try:
+        cmd = [sys.executable, "-m", "raymtl.cli", "tune", str(REPO / "search_spaces" / "quickstart.yaml"),
+               "--smoke-test", "--address", cluster.address, "--cpus-per-worker", "2", "--placement-timeout", "8",
+               "--storage", str(tmp_path), "--name", "pending"]
+        started = time.time()
+        done = subprocess.run(cmd, env=_env(shards), capture_output=True, text=True, timeout=600)
+        assert done.returncode == 1, (done.stdout[-2000:], done.stderr[-2000:])
+        assert time.time() - started < 300
+        assert done.stdout.startswith("Ray: joined the Ray cluster at"), done.stdout[:300]
+        assert "no trial could be placed for 8s" in done.stderr and "needs 2 CPU" in done.stderr, done.stderr[-2000:]
+        df = pd.read_csv(tmp_path / "pending" / "results.csv")
+        assert len(df) >= 1 and (df["status"] == "not_started").all(), df[["trial", "status"]]
+    finally:
+        cluster.shutdown()

@@ -60,6 +60,19 @@ def running_clusters() -> set[str]:
         return set()
 
 
+def use_token_if_present() -> bool:
+    """Ray 2.60 sends its auth token to an explicitly named cluster only under ``RAY_AUTH_MODE=token``;
+    when the mode is unset and a token is at hand (``RAY_AUTH_TOKEN``, ``RAY_AUTH_TOKEN_PATH``,
+    ``~/.ray/auth_token``), use it, as Ray itself does for a cluster it finds on its own."""
+    if "RAY_AUTH_MODE" in os.environ:
+        return os.environ["RAY_AUTH_MODE"].lower() == "token"
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH") or os.path.expanduser("~/.ray/auth_token")
+    if os.environ.get("RAY_AUTH_TOKEN") or os.path.isfile(path):
+        os.environ["RAY_AUTH_MODE"] = "token"
+        return True
+    return False
+
+
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -102,10 +115,12 @@ def start_local(num_cpus: int | None, *, dashboard: bool, log_to_driver: bool) -
 def connect(address: str | None = None, *, num_cpus: int | None = None, dashboard: bool = True,
             log_to_driver: bool = False, log: Callable[[str], None] = print) -> ClusterInfo:
     """Join the cluster asked for, else start a private local Ray; logs one line saying which."""
-    import ray
-
     started = time.perf_counter()
     target = requested_address(address)
+    if target is not None:
+        use_token_if_present()  # read when Ray is first imported
+    import ray
+
     others: set[str] = set()
     if ray.is_initialized():  # an instance this process started earlier (its head node) or joined
         where = ray.get_runtime_context().gcs_address
@@ -116,7 +131,9 @@ def connect(address: str | None = None, *, num_cpus: int | None = None, dashboar
             raise ConfigError("--num-cpus sizes a local Ray; it cannot change a joined cluster", key="--num-cpus")
         try:
             # No runtime_env here: it would replace a `ray job submit` job's own (its working_dir).
-            ray.init(address=target, log_to_driver=log_to_driver)
+            import logging
+
+            ray.init(address=target, log_to_driver=log_to_driver, logging_level=logging.WARNING)
         except (ConnectionError, RuntimeError, ValueError) as e:
             source = "--address" if address else "RAY_ADDRESS"
             raise ConfigError(f"cannot join the Ray cluster at {target!r}: {e}", key=source) from e

@@ -18,8 +18,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
+from typing import TYPE_CHECKING
+
 from raymtl.errors import ConfigError
-from raymtl.models.base import StepContext
+
+if TYPE_CHECKING:  # models import torch; configs (and `raymtl --help`) must not wait for it
+    from raymtl.models.base import StepContext
 
 TauDecay = Literal["constant", "linear", "exponential"]
 LrDecay = Literal["none", "linear", "exponential", "step"]
@@ -152,6 +156,8 @@ class Schedule:
 
     def context(self, epoch: int, step: int = 0) -> StepContext:
         """The :class:`StepContext` of a training step (``step`` is informative: the global step)."""
+        from raymtl.models.base import StepContext
+
         return StepContext(tau=self.tau(epoch), gold_labels=self.gold_labels(epoch),
                            ltn_active=self.ltn_active(epoch), adv_weight=self.adv_weight(epoch),
                            epoch=epoch, step=step, training=True)

@@ -132,11 +132,14 @@ class TrialRunner:
     resources: Any  # raymtl.train.trainer.Resources
     train_storage: str
     max_failures: int = 1
+    backend: str = "auto"  # auto: in_process for 1 worker, torchtrainer for 2+ (benchmarks compare both)
     cache: DataCache = field(default_factory=DataCache)
 
     @property
     def in_process(self) -> bool:
-        return self.resources.workers <= 1
+        if self.backend == "auto":
+            return self.resources.workers <= 1
+        return self.backend == "in_process"
 
     def request(self, driver_cpus: float = 0.5) -> dict[str, float]:
         """What ``tune.with_resources`` asks for one trial (the TorchTrainer places its workers itself)."""
