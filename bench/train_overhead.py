@@ -163,7 +163,7 @@ def ray_train(cfg, workers: int, storage: Path, name: str) -> dict[str, Any]:
 
 
 # ---- 5. Ray Tune trials ------------------------------------------------------------------------
-def tune_trials(cfg, storage: Path, trials: int, concurrent: int) -> dict[str, Any]:
+def tune_trials(cfg, storage: Path, trials: int, concurrent: int, backend: str = "torchtrainer") -> dict[str, Any]:
     import yaml
 
     from raymtl.tune import SearchOptions, run_search
@@ -177,7 +177,7 @@ def tune_trials(cfg, storage: Path, trials: int, concurrent: int) -> dict[str, A
     space_file = storage / "space.yaml"
     space_file.write_text(yaml.safe_dump(space, sort_keys=False))
     t0 = time.perf_counter()
-    run_search(SearchOptions(space=space_file, storage=str(storage), max_concurrent=concurrent))
+    summary = run_search(SearchOptions(space=space_file, storage=str(storage), trial_backend=backend))
     wall = time.perf_counter() - t0
     per_trial = []
     for results in sorted((storage / "bench-tune-overhead").glob("*/results.json")):
@@ -188,7 +188,7 @@ def tune_trials(cfg, storage: Path, trials: int, concurrent: int) -> dict[str, A
         st = steady(hist)
         per_trial.append({"trial": trial_dir.name, "time_total_s": total, **st, "history": hist,
                           "non_training_s": total - st["train_seconds_all_epochs"]})
-    return {"trials": len(per_trial), "concurrent": concurrent, "wall_s": wall,
+    return {"trials": len(per_trial), "concurrent": summary.get("concurrency", concurrent), "wall_s": wall,
             "trials_per_hour": len(per_trial) / wall * 3600 if per_trial else None, "per_trial": per_trial}
 
 
@@ -258,10 +258,7 @@ def overhead_rows(out: dict[str, Any]) -> list[dict]:
         if out.get(key):
             rows.append(row("examples_per_s", path, out[key]["examples_per_s"], "examples/s"))
     d = out.get("derived", {})
-    if "tune_trial_startup_s_mean" in d:
-        rows.append(row("trial_overhead_s", "torchtrainer", d["tune_trial_startup_s_mean"], "s"))
-    if d.get("tune_trials_per_hour"):
-        rows.append(row("trials_per_hour", "torchtrainer", d["tune_trials_per_hour"], "trials/h"))
+    # The trial rows of both paths come from the `tune` section, measured side by side.
     return rows
 
 
@@ -272,8 +269,53 @@ def measure_graph_steps(args) -> tuple[list[dict], dict]:
     return measure_graph(steps=args.graph_steps, repeats=args.graph_repeats, worst_case=not args.quick)
 
 
+def tune_path(cfg, backend: str, trials: int, concurrent: int) -> dict[str, Any]:
+    """A ``trials``-trial search on a fresh private local Ray (2 real CPUs) with one trial backend."""
+    import ray
+
+    from raymtl.train.cluster import connect
+
+    work = Path(tempfile.mkdtemp(prefix=f"raymtl-bench-tune-{backend}-"))
+    t0 = time.perf_counter()
+    connect(None, num_cpus=os.cpu_count() or 2, dashboard=backend == "torchtrainer", log=lambda _m: None)
+    init_s = time.perf_counter() - t0
+    try:
+        out = tune_trials(cfg, work, trials, concurrent, backend=backend)
+    finally:
+        ray.shutdown()
+        shutil.rmtree(work, ignore_errors=True)
+    over = [t["non_training_s"] for t in out["per_trial"]]
+    out.update(backend=backend, ray_init_s=init_s, trial_overhead_s=(sum(over) / len(over)) if over else None)
+    return out
+
+
+def measure_tune_paths(args) -> tuple[list[dict], dict]:
+    """Issue 20: per-trial overhead and trials/hour of the in-process path against the TorchTrainer
+    path, each a 4-trial search on the same config in this run; ``ray.init`` time of each."""
+    os.environ.setdefault("RAYMTL_TRAIN_LOG_LEVEL", "ERROR")
+    from raymtl.train.trainer import validate
+
+    cfg = bench_config(args)
+    validate(cfg, log=lambda _m: None)
+    rows = [row("loadavg_at_start", "tune", os.getloadavg()[0], "load (1 min)")]
+    details: dict[str, Any] = {"machine": machine_info(), "trials": args.tune_trials,
+                               "method": "trial_overhead_s = mean over trials of (Tune time_total_s - the loop's "
+                                         "training seconds): start-up, evaluation, checkpoints, reports; "
+                                         "trials_per_hour = trials / search wall time x 3600"}
+    for backend in ("in_process", "torchtrainer"):
+        print(f"... Ray Tune, {backend}: {args.tune_trials} trials, up to {args.tune_concurrent} at once", flush=True)
+        r = tune_path(cfg, backend, args.tune_trials, args.tune_concurrent)
+        details[backend] = r
+        rows += [row("trial_overhead_s", backend, r["trial_overhead_s"], "s"),
+                 row("trials_per_hour", backend, r["trials_per_hour"], "trials/h"),
+                 row("ray_init_s", backend, r["ray_init_s"], "s")]
+    ratio = details["in_process"]["trials_per_hour"] / details["torchtrainer"]["trials_per_hour"]
+    rows.append(row("trials_per_hour_ratio", "in_process/torchtrainer", ratio, "x"))
+    return rows, details
+
+
 # name -> function(args) returning (rows, details); --only picks some, each keeps its own section
-MEASUREMENTS = {"overhead": measure_overhead, "graph": measure_graph_steps}
+MEASUREMENTS = {"overhead": measure_overhead, "graph": measure_graph_steps, "tune": measure_tune_paths}
 
 
 def row(measure: str, path: str, value: float, unit: str) -> dict[str, Any]:
