@@ -40,13 +40,13 @@ report in aux_report.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from raymtl import atomic
 from raymtl.errors import ConfigError, RaymtlError
 from raymtl.search import aux as auxenc
 # The seams live in their own modules; their names stay importable from here (the public API).
@@ -91,7 +91,7 @@ class AuxSelectOptions:
     max_failures: int = 1
 
 
-# ---- the search space ---------------------------------------------------------------------------
+# ---- the trainable ---------------------------------------------------------------------------------
 def make_trainable(space, single_arch: str, locations: dict[str, str], resources, train_storage: str,
                    max_failures: int):
     """:func:`raymtl.tune.make_trainable` with the main-only architecture swap: (trainable, the
@@ -136,6 +136,14 @@ def _round_name(exp_dir: Path, phase: str) -> str:
     return f"tune-{k:02d}-{phase}"
 
 
+def _progress(ctx: _Ctx, trials: int):
+    """raymtl's one line per trial event and epoch (Tune's own table is off)."""
+    from raymtl.search.progress import Progress
+
+    epochs = int(ctx.space.base_config.get("train", {}).get("epochs", ctx.space.scheduler.max_t))
+    return Progress(trials, epochs, ctx.concurrency, "dev_score")
+
+
 def _run_points(ctx: _Ctx, points: list[dict], phase: str) -> int:
     """Run explicit (subset, λ, seed) points as one Tune experiment; returns the trials run."""
     if not points:
@@ -153,13 +161,15 @@ def _run_points(ctx: _Ctx, points: list[dict], phase: str) -> int:
 
     name = _round_name(ctx.exp_dir, phase)
     cb = ledger_callback_cls()(str(ctx.exp_dir), list(ctx.opts.pool), pts, phase, name, ctx.test_key)
-    (ctx.exp_dir / f"{name}.points.json").write_text(json.dumps(pts, indent=1))
+    atomic.write_json(ctx.exp_dir / f"{name}.points.json", pts)
     print(f"{name}: {len(pts)} trial(s), {ctx.concurrency} at once")
+    rt.quiet_ray()
     tuner = tune.Tuner(
         tune.with_resources(trainable, request),
         param_space={"point": tune.grid_search(list(range(len(pts))))},
         tune_config=tune.TuneConfig(max_concurrent_trials=ctx.concurrency, reuse_actors=ctx.resources.workers <= 1),
-        run_config=tune.RunConfig(name=name, storage_path=str(ctx.exp_dir), verbose=1, callbacks=[cb],
+        run_config=tune.RunConfig(name=name, storage_path=str(ctx.exp_dir), verbose=0,
+                                  callbacks=[cb, _progress(ctx, len(pts))],
                                   failure_config=tune.FailureConfig(max_failures=0, fail_fast=False)))
     tuner.fit()
     ctx.trials_run += len(pts)
@@ -205,11 +215,13 @@ def _run_search(ctx: _Ctx, n: int, replay: list[dict]) -> int:
                                         str(ctx.exp_dir / "train"), ctx.opts.max_failures)
     print(f"{name}: {n} TPE trial(s){' with ASHA' if ctx.opts.strategy == 'halving' else ''}, "
           f"{ctx.concurrency} at once ({len(replay)} earlier trial(s) replayed into TPE)")
+    rt.quiet_ray()
     tuner = tune.Tuner(
         tune.with_resources(trainable, request),
         tune_config=tune.TuneConfig(search_alg=searcher, scheduler=rt.build_scheduler(ctx.space, ctx.space.scheduler.max_t + 1),
                                     num_samples=n, max_concurrent_trials=ctx.concurrency, reuse_actors=ctx.resources.workers <= 1),
-        run_config=tune.RunConfig(name=name, storage_path=str(ctx.exp_dir), verbose=1, callbacks=[cb],
+        run_config=tune.RunConfig(name=name, storage_path=str(ctx.exp_dir), verbose=0,
+                                  callbacks=[cb, _progress(ctx, n)],
                                   failure_config=tune.FailureConfig(max_failures=0, fail_fast=False)))
     tuner.fit()
     ctx.trials_run += n
@@ -347,7 +359,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers-per-trial", type=int, default=1)
     p.add_argument("--cpus-per-worker", type=float, default=1.0)
     p.add_argument("--num-cpus", type=int, help="logical CPUs of a local Ray")
-    p.add_argument("--address", help="Ray cluster address")
+    p.add_argument("--address", help="Ray cluster to join: auto, HOST:PORT, or local (default: RAY_ADDRESS if set, "
+                                     "else a private local Ray, whatever else runs on the host)")
 
 
 def options_from_args(args: argparse.Namespace) -> AuxSelectOptions:
