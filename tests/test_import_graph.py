@@ -1,5 +1,5 @@
 """The import graph of raymtl/ (and bench/) read statically with ast: no cycle, no private name
-imported across modules.
+imported across modules, no import from a higher layer (docs/architecture.md).
 
 Every import counts, also those inside functions: a lazy import hides a loop from Python, not
 from the reader. Only ``if TYPE_CHECKING:`` blocks are left out (they never run).
@@ -140,6 +140,35 @@ def private_imports(files, edges) -> list[str]:
     return bad
 
 
+# The layers of docs/architecture.md, lowest first; raymtl's other top-level modules (errors, paths,
+# atomic, safety, numeric, configs) are layer 0. A module imports its own layer and lower ones only.
+LAYER = {"data": 1, "models": 2, "train": 3, "search": 4, "analysis": 4, "tune": 5, "cli": 6}
+# The upward imports the design accepts, each with its reason (docs/architecture.md repeats them).
+UPWARD_ALLOWED = {
+    ("raymtl.train.loop", "raymtl.analysis.tensorboard"):
+        "at the end of a run the loop writes its review figures and projector (they need the best weights)",
+    ("raymtl.search.aux_select", "raymtl.tune"):
+        "aux-select is a second Tune driver beside tune.py and shares its Ray connection, resources, scheduler",
+}
+
+
+def layer_of(module: str) -> int:
+    parts = module.split(".")
+    return LAYER.get(parts[1], 0) if parts[0] == "raymtl" and len(parts) > 1 else 0
+
+
+def upward_imports(files, edges) -> list[str]:
+    bad = []
+    for mod, es in edges.items():
+        if not mod.startswith("raymtl"):
+            continue
+        for target, _, line in es:
+            if layer_of(target) > layer_of(mod) and (mod, target) not in UPWARD_ALLOWED:
+                bad.append(f"{files[mod].relative_to(ROOT)}:{line}: {mod} (layer {layer_of(mod)}) imports "
+                           f"{target} (layer {layer_of(target)})")
+    return bad
+
+
 def test_graph_sees_the_packages():
     # The walk must actually find modules and edges (else the two checks below pass vacuously).
     files, edges = import_graph()
@@ -166,9 +195,24 @@ def test_no_private_name_imported_across_modules():
     assert not bad, "\n".join(bad)
 
 
+def test_no_upward_import_between_layers():
+    files, edges = import_graph()
+    bad = upward_imports(files, edges)
+    assert not bad, "imports from a higher layer (see docs/architecture.md):\n" + "\n".join(bad)
+    used = {(m, t) for m, es in edges.items() for t, _, _ in es}
+    assert set(UPWARD_ALLOWED) <= used, "an allowed upward import is gone: drop it from UPWARD_ALLOWED"
+
+
+def test_layer_check_flags_a_planted_upward_import():
+    files = {"raymtl.data.x": ROOT / "raymtl" / "data" / "x.py"}
+    edges = {"raymtl.data.x": [("raymtl.train.loop", "Runner", 3), ("raymtl.errors", "DataError", 4)]}
+    assert upward_imports(files, edges) == [
+        "raymtl/data/x.py:3: raymtl.data.x (layer 1) imports raymtl.train.loop (layer 3)"]
+
+
 if __name__ == "__main__":
     files, edges = import_graph()
     for c in find_cycles(edges):
         print("cycle:", " <-> ".join(c))
-    for b in private_imports(files, edges):
+    for b in private_imports(files, edges) + upward_imports(files, edges):
         print(b)

@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterator, Protocol
 import torch
 import torch.distributed as dist
 
+from raymtl import atomic
 from raymtl.data.batching import BucketBatchSampler, padding_efficiency
 from raymtl.errors import RaymtlError
 from raymtl.models.base import MTLModel, StepContext
@@ -569,9 +570,7 @@ class Runner:
         }
         if self.rank == 0:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            tmp = self.run_dir / ".results.json.tmp"
-            tmp.write_text(json.dumps(summary, indent=1, default=float))
-            os.replace(tmp, self.run_dir / "results.json")
+            atomic.write_json(self.run_dir / "results.json", summary, default=float)
             if self.writer is not None:
                 for k, v in test.items():
                     self.writer.add_scalar(f"test/{k}", v, self.epoch)
