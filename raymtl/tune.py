@@ -28,9 +28,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-if __package__ in (None, "") and (Path(__file__).resolve().parent / "__init__.py").exists():
-    # `python raymtl/tune.py` from a clone; `ray submit` copies the script alone to ~ (raymtl installed)
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+if __package__ in (None, ""):  # run as a script: `python raymtl/tune.py`, `ray submit` (copied to ~)
+    # Python put the script's directory first on sys.path; under `ray submit` that is ~, whose
+    # ~/raymtl (the repository mount) would shadow the installed package as a namespace package.
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+    if (Path(__file__).resolve().parent / "__init__.py").exists():  # in a clone: import from it
+        sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from raymtl.errors import ConfigError, RaymtlError  # noqa: E402
 from raymtl.search.outcome import (FAILED, INTERRUPTED, NOT_STARTED, STOPPED_EARLY, TERMINATED,  # noqa: E402

@@ -112,3 +112,35 @@ def test_a_huge_learning_rate_is_a_failed_run_not_a_success(tmp_path, policy, lr
     with pytest.raises(NonFiniteLossError):
         r.fit()
     assert not (tmp_path / "results.json").exists()
+
+
+def _rank_verdict(rank: int, world: int, init: str, out: str) -> None:
+    """One DDP rank (gloo, no Ray): rank 0 diverged, rank 1 did not; both must fail together."""
+    import types
+
+    import torch
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world)
+    try:
+        me = types.SimpleNamespace(cfg=types.SimpleNamespace(train=types.SimpleNamespace(diverge_factor=100.0)),
+                                   history=[{"train/loss": 2.0}], loss_growth=500.0 if rank == 0 else 1.0,
+                                   world=world, device=torch.device("cpu"))
+        try:
+            Runner.check_divergence(me, 0, {"train/loss": 2.0, "train/steps": 5}, skipped=0)
+            verdict = "ok"
+        except DivergenceError as e:
+            verdict = str(e)
+        Path(out, f"rank{rank}").write_text(verdict)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_ddp_ranks_agree_on_divergence(tmp_path):
+    import torch.multiprocessing as mp
+
+    init = f"file://{tmp_path / 'store'}"
+    mp.spawn(_rank_verdict, args=(2, init, str(tmp_path)), nprocs=2, join=True)
+    v0, v1 = (tmp_path / "rank0").read_text(), (tmp_path / "rank1").read_text()
+    assert "500x its stream's first-batch loss" in v0
+    assert "another rank diverged" in v1  # rank 1 stops too: no rank waits alone in the next all-reduce
