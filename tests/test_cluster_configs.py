@@ -113,11 +113,13 @@ def test_relative_space_missing_in_cwd_is_found_in_the_repository(tmp_path, monk
 
 
 def test_submitted_script_alone_resolves_the_space_against_the_repository(tmp_path):
-    """What `ray submit` does: the script copied alone to a directory without the repository."""
+    """What `ray submit` does: the script copied alone to ~, beside the repository's mount ~/raymtl
+    (which must not shadow the installed package)."""
     import subprocess
     import sys
 
     (tmp_path / "tune.py").write_text((REPO / "raymtl" / "tune.py").read_text())
+    (tmp_path / "raymtl").symlink_to(REPO)
     out = subprocess.run([sys.executable, "tune.py", "search_spaces/quickstart.yaml", "--set", "bogus.key=1"],
                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert out.returncode == 2, out.stderr  # the space was found and parsed: its bad key is reported
@@ -143,12 +145,12 @@ def test_outputs_default_outside_a_ray_job_working_dir(tmp_path, monkeypatch):
     cache.mkdir(parents=True)
     monkeypatch.chdir(cache)
     monkeypatch.delenv(RAY_JOB_ENV, raising=False)
-    assert default_storage(None) == "runs"  # not a Ray job: the working directory
+    assert default_storage(None) == "runs/tune"  # not a Ray job: the working directory
     monkeypatch.setenv(RAY_JOB_ENV, "{}")
     monkeypatch.setenv("RAYMTL_RUNS_DIR", str(tmp_path / "durable"))
-    assert default_storage(None) == str(tmp_path / "durable")
+    assert default_storage(None) == str(tmp_path / "durable" / "tune")
     monkeypatch.delenv("RAYMTL_RUNS_DIR")
-    assert default_storage(None) == str(Path.home() / "raymtl-runs")
+    assert default_storage(None) == str(Path.home() / "raymtl-runs" / "tune")
     assert default_storage("s3://b/runs") == "s3://b/runs"  # --storage given: used as is
     monkeypatch.chdir(tmp_path)  # a job without --working-dir runs where Ray was started: kept
-    assert default_storage(None) == "runs"
+    assert default_storage(None, "aux") == "runs/aux"
