@@ -8,7 +8,7 @@ import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Callable, Literal, Mapping
 
 from raymtl.errors import ConfigError
 from raymtl.search import aux as auxenc
@@ -68,29 +68,39 @@ class SearchSpace:
             names += [p.name for p in b.params]
         return names
 
+    def walk(self, value_of: Callable[[Param], Any]) -> dict[str, Any]:
+        """Every active param in suggestion order (params, the subset selectors, the chosen tasks'
+        λ, then each conditional block whose ``when`` holds for the values so far) -> its value."""
+        values: dict[str, Any] = {}
+
+        def take(p: Param) -> None:
+            values[p.name] = value_of(p)
+
+        for p in self.params:
+            take(p)
+        if self.aux_tasks:
+            for p in self.aux_tasks.selector_params():
+                take(p)
+            for task in self.aux_tasks.chosen(values):
+                take(self.aux_tasks.weight_param(task))
+        for block in self.conditional:
+            if block.holds(values):
+                for p in block.params:
+                    take(p)
+        return values
+
     def define_by_run(self, trial: "optuna.Trial") -> dict[str, Any] | None:
         """Suggest every active param on ``trial``; return the constants (fixed params and fixed
         auxiliary λ) that Ray's ``OptunaSearch`` merges into the trial config."""
         as_grid = self.search.algorithm == "grid"
-        values: dict[str, Any] = {}
         constants: dict[str, Any] = {}
 
-        def run(p: Param) -> None:
-            values[p.name] = p.suggest(trial, as_grid=as_grid)
+        def suggest(p: Param) -> Any:
             if p.is_fixed:
                 constants[p.name] = p.value
+            return p.suggest(trial, as_grid=as_grid)
 
-        for p in self.params:
-            run(p)
-        if self.aux_tasks:
-            for p in self.aux_tasks.selector_params():
-                run(p)
-            for task in self.aux_tasks.chosen(values):
-                run(self.aux_tasks.weight_param(task))
-        for block in self.conditional:
-            if block.holds(values):
-                for p in block.params:
-                    run(p)
+        self.walk(suggest)
         return constants or None
 
     def grid(self) -> dict[str, list]:

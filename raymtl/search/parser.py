@@ -234,23 +234,8 @@ class SpaceParser(ParamRules):
 
     @staticmethod
     def _corner(space: SearchSpace, which: int, forced: Mapping[str, Any]) -> dict[str, Any]:
-        params: dict[str, Any] = {}
-
-        def put(p: Param) -> None:
-            params[p.name] = forced[p.name] if p.name in forced else p.corner(which)
-
-        for p in space.params:
-            put(p)
-        if space.aux_tasks:
-            for p in space.aux_tasks.selector_params():
-                put(p)
-            for t in space.aux_tasks.chosen(params):
-                params[auxenc.weight_name(t)] = space.aux_tasks.weight.corner(which)
-        for b in space.conditional:
-            if b.holds(params):
-                for p in b.params:
-                    put(p)
-        return params
+        lam = {auxenc.weight_name(t) for t in space.aux_tasks.pool} if space.aux_tasks else set()
+        return space.walk(lambda p: forced[p.name] if p.name in forced and p.name not in lam else p.corner(which))
 
     def _culprit(self, space: SearchSpace, params: dict[str, Any]) -> str | None:
         """The first param that alone (with the conditions and subset it needs) breaks the config."""
