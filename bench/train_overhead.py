@@ -300,11 +300,21 @@ def measure_tune_paths(args) -> tuple[list[dict], dict]:
     rows = [row("loadavg_at_start", "tune", os.getloadavg()[0], "load (1 min)")]
     details: dict[str, Any] = {"machine": machine_info(), "trials": args.tune_trials,
                                "method": "trial_overhead_s = mean over trials of (Tune time_total_s - the loop's "
-                                         "training seconds): start-up, evaluation, checkpoints, reports; "
+                                         "training seconds) - the same difference for a Runner without Ray; "
                                          "trials_per_hour = trials / search wall time x 3600"}
+    # What a trial costs beyond training epochs without any Ray (dev evaluation, checkpoints, test
+    # evaluation, review figures) is the same on both paths: subtracted, the rest is start-up.
+    print("... raymtl Runner in-process (no Ray): the non-training cost of one run", flush=True)
+    work = Path(tempfile.mkdtemp(prefix="raymtl-bench-runner-"))
+    try:
+        base = local_runner(cfg, validate(cfg, log=lambda _m: None), work / "runner")["non_training_s"]
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    details["runner_non_training_s"] = base
     for backend in ("in_process", "torchtrainer"):
         print(f"... Ray Tune, {backend}: {args.tune_trials} trials, up to {args.tune_concurrent} at once", flush=True)
         r = tune_path(cfg, backend, args.tune_trials, args.tune_concurrent)
+        r["trial_overhead_s"] = r["trial_overhead_s"] - base if r["trial_overhead_s"] is not None else None
         details[backend] = r
         rows += [row("trial_overhead_s", backend, r["trial_overhead_s"], "s"),
                  row("trials_per_hour", backend, r["trials_per_hour"], "trials/h"),
