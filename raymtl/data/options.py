@@ -161,7 +161,7 @@ def options_markdown(options: Mapping[str, object]) -> str:
     """A Markdown table of the options (the tables in docs/adding_a_dataset.md are this output)."""
     rows = ["| option | type | default | meaning |", "|---|---|---|---|"]
     for s in declared(options).specs:
-        rows.append(f"| `{s.name}` | {s.type} | `{_show(s.default)}` | {s.help.replace('|', '/')} |")
+        rows.append(f"| `{s.name}` | {s.type.replace('|', ' or ')} | `{_show(s.default)}` | {s.help.replace('|', '/')} |")
     return "\n".join(rows)
 
 
