@@ -18,23 +18,23 @@ from typing import Any, Callable, Iterator
 __all__ = ["atomic_path", "new_dir", "swap_dir", "write_bytes", "write_json", "write_text", "write_yaml"]
 
 
-def _tmp_sibling(path: Path, suffix: str = "") -> Path:
-    # A dot name (hidden from globs such as *.csv) unique per process and call: concurrent
-    # writers of one target never share a temporary.
-    return path.with_name(f".{path.stem}.{os.getpid()}-{secrets.token_hex(3)}.tmp{suffix or path.suffix}")
+def _tmp_sibling(path: Path, suffix: str = "", stem: str | None = None) -> Path:
+    # A dot name unique per process and call: concurrent writers of one target never share a temporary.
+    return path.with_name(f".{stem or path.stem}.{os.getpid()}-{secrets.token_hex(3)}.tmp{suffix or path.suffix}")
 
 
 @contextmanager
-def atomic_path(path: str | Path, *, suffix: str = "") -> Iterator[Path]:
+def atomic_path(path: str | Path, *, suffix: str = "", stem: str | None = None) -> Iterator[Path]:
     """A temporary path beside ``path`` for a writer that wants a file name (``DataFrame.to_csv``,
     ``fig.savefig``, a pyarrow writer); renamed to ``path`` when the block ends without error.
 
     The temporary keeps ``path``'s suffix (or ``suffix``) so writers that infer the format from
-    the name still do.
+    the name still do; ``stem`` replaces the target's stem in it, for a directory watched by name
+    (TensorBoard reads every file whose name holds ``tfevents``).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_sibling(path, suffix)
+    tmp = _tmp_sibling(path, suffix, stem)
     try:
         yield tmp
         if tmp.is_file():

@@ -57,6 +57,14 @@ def test_atomic_path_renames_what_the_writer_wrote(tmp_path):
     assert _siblings(tmp_path / "fig.png") == ["fig.png"]
 
 
+def test_stem_keeps_a_watched_name_out_of_the_temporary(tmp_path):
+    target = tmp_path / "events.out.tfevents.raymtl-hparams"
+    with atomic.atomic_path(target, stem="raymtl-hparams") as tmp:
+        assert "tfevents" not in tmp.name and tmp.suffix == ".raymtl-hparams"
+        tmp.write_bytes(b"event")
+    assert target.read_bytes() == b"event"
+
+
 def test_swap_dir_replaces_the_whole_directory(tmp_path):
     target = tmp_path / "shards"
     target.mkdir()

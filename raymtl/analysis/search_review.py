@@ -14,11 +14,12 @@ parallel coordinates and its importances (importances.json, drawn and tabulated 
 from __future__ import annotations
 
 import math
-import os
 import time
 import warnings
 from pathlib import Path
 from typing import Any, Iterable, Mapping
+
+from raymtl import atomic
 
 HPARAMS_FILE = "events.out.tfevents.raymtl-hparams"  # sorts after the loop's files; rewritten on --resume
 STATUSES = ("terminated", "stopped_early", "failed", "not_started")
@@ -146,15 +147,13 @@ def _write_events(path: Path, summaries: list[tuple[int, Any]]) -> None:
     from tensorboard.compat.proto.event_pb2 import Event
     from tensorboard.summary.writer.record_writer import RecordWriter
 
-    tmp = path.with_name(".raymtl-hparams.tmp")
     now = time.time()
-    with open(tmp, "wb") as f:
+    with atomic.atomic_path(path, stem="raymtl-hparams") as tmp, open(tmp, "wb") as f:
         w = RecordWriter(f)
         w.write(Event(wall_time=now, file_version="brain.Event:2").SerializeToString())
         for step, summary in summaries:
             w.write(Event(wall_time=now, step=step, summary=summary).SerializeToString())
         w.flush()
-    os.replace(tmp, path)
 
 
 def write_hparams(space, df, exp_dir: Path) -> list[Path]:
