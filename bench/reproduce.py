@@ -324,8 +324,9 @@ def extract_model(zip_path: Path, target: Path) -> Path:
         root = next((c.parent for c in sorted(tmp.rglob("config.json"), key=lambda c: len(c.parts))), None)
         if root is None:
             raise SystemExit(f"{zip_path}: holds no config.json (not a transformers model)")
-        shutil.rmtree(target, ignore_errors=True)
-        root.rename(target)
+        from raymtl.atomic import swap_dir
+
+        swap_dir(root, target)  # renames only: an older model there is replaced whole, never mixed
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
