@@ -62,6 +62,10 @@ def add_parsers(sub) -> None:
     p.add_argument("run_dir", help="a run directory or an experiment directory")
     p.add_argument("--port", type=int, default=6006, help="port (default 6006; 0: any free port)")
     p.add_argument("--host", default="localhost", help="interface to bind (default localhost; 0.0.0.0: all)")
+    p.add_argument("--optuna", action="store_true",
+                   help="optuna-dashboard on the experiment's Optuna study (optuna.db; or RUN_DIR = a storage "
+                        "URL) instead of TensorBoard, on 127.0.0.1:8080 unless --host/--port say otherwise "
+                        "(pip install 'raymtl[dashboard]')")
 
 
 def _cmd_effects(args) -> int:
@@ -76,6 +80,11 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_board(args) -> int:
+    if args.optuna:
+        from raymtl.search.optuna_study import dashboard_cmd
+
+        return dashboard_cmd(args.run_dir, port=8080 if args.port == 6006 else args.port,
+                             host="127.0.0.1" if args.host == "localhost" else args.host)
     return board_cmd(args.run_dir, port=args.port, host=args.host)
 
 
