@@ -61,7 +61,8 @@ def _summary(m: Manifest, where: str) -> None:
         rows = {s: i.task_rows.get(t.name, 0) for s, i in m.splits.items()}
         labels = ", ".join(t.labels[:10]) + (" …" if len(t.labels) > 10 else "")
         pair = " pairwise" if t.pairwise else ""
-        print(f"  task {t.name:<22} {t.kind}{pair:<9} {len(t.labels)} labels [{labels}]  rows {rows}")
+        print(f"  task {t.name:<22} {t.kind}{pair:<9} metric {t.default_metric:<4} {len(t.labels)} labels "
+              f"[{labels}]  rows {rows}")
     for note in m.notes:
         print(f"note: {note}")
 
