@@ -305,3 +305,30 @@ def test_coverage_is_logged_at_start_and_split_clitics_raises_it(dataset_dir, tm
         rates[ds] = float(re.search(rf"{ds}/train types [\d.]+% tokens ([\d.]+)%", line).group(1))
         assert ("end in a clitic" in line) == (ds == "laptops"), line
     assert rates["lap-clitics"] > rates["laptops"]
+
+
+def test_chunking_corpus_trains_an_mtl_model_with_pos_scored_by_accuracy(chunking, tmp_path, monkeypatch):
+    """From files to a trained hierarchical MTL model (one tiny epoch, in this process): pos is
+    reported as accuracy (no span F1 of POS tags), chunk as span F1, and mean/main averages those."""
+    from raymtl.train.config import TrainConfig
+    from raymtl.train.data import resolve_shards
+    from raymtl.train.loop import LocalReporter, Runner
+
+    monkeypatch.setenv("RAYMTL_REVIEW", "0")
+    folder, _ = chunking
+    out = tmp_path / "shards"
+    assert _prepare("conll-columns", "--source", str(folder), "--out", str(out), "--option", COLUMNS) == 0
+    cfg = TrainConfig.from_dict({
+        "data": {"datasets": ["chunking"], "shards": str(out), "max_train_examples": 96, "max_eval_examples": 40},
+        "tasks": [{"name": "pos"}, {"name": "chunk", "main": True}],
+        "model": {"arch": "hmtl", "chain": ["pos", "chunk"], "hidden": 16, "emb_dim": 16},
+        "train": {"epochs": 1, "batch_size": 16, "patience": 0}})
+    reporter = LocalReporter(tmp_path / "run")
+    result = Runner(cfg, resolve_shards(cfg, log=lambda _m: None), reporter=reporter, run_dir=tmp_path / "run",
+                    log=lambda _m: None).fit()
+    assert result["epochs_run"] == 1
+    metrics = reporter.history[-1]
+    dev = {k.removeprefix("dev/"): v for k, v in metrics.items()}
+    assert "pos/acc" in dev and "pos/f1" not in dev and dev["pos/main"] == dev["pos/acc"]
+    assert dev["chunk/main"] == dev["chunk/f1"]
+    assert dev["mean/main"] == pytest.approx((dev["pos/acc"] + dev["chunk/f1"]) / 2)
