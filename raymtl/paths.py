@@ -28,7 +28,7 @@ def resolve_input(path: str | Path) -> tuple[Path, str | None]:
     """A user-given input file (a search space, a train config): as given when it exists in the
     working directory or is absolute; otherwise a relative path is looked up under ``REPO_ROOT``,
     the repository of the installed raymtl. ``ray submit`` runs the script from ``~`` while the
-    repository is the cluster's file mount ``~/raymtl``, so the documented relative paths need this.
+    repository is the cluster's file mount ``~/src/raymtl``, so the documented relative paths need this.
     Returns the path and, when the repository's copy is used, a line saying so (print it first)."""
     given = Path(path).expanduser()
     if given.is_absolute() or given.exists():

@@ -30,7 +30,7 @@ from typing import Any
 
 if __package__ in (None, ""):  # run as a script: `python raymtl/tune.py`, `ray submit` (copied to ~)
     # Python put the script's directory first on sys.path; under `ray submit` that is ~, whose
-    # ~/raymtl (the repository mount) would shadow the installed package as a namespace package.
+    # a directory named raymtl (a checkout) would shadow the installed package as a namespace package.
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
     if (Path(__file__).resolve().parent / "__init__.py").exists():  # in a clone: import from it
         sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -546,7 +546,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from raymtl.paths import default_storage, resolve_input
 
-    space_file, note = resolve_input(args.space)  # `ray submit` runs from ~, the repository is ~/raymtl
+    space_file, note = resolve_input(args.space)  # `ray submit` runs from ~, the repository is ~/src/raymtl
     if note:
         print(note, flush=True)
     opts = SearchOptions(space=space_file, num_samples=args.num_samples, max_concurrent=args.max_concurrent,

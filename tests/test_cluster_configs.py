@@ -22,6 +22,7 @@ def test_gpu_cluster_yaml_matches_rays_schema():
     assert gpu and gpu[0]["max_workers"] >= 1 and gpu[0]["min_workers"] == 0  # autoscaling GPU workers
     setup = " ".join(config["setup_commands"] + config["head_setup_commands"])
     assert "pip install" in setup and "raymtl data prepare" in setup
+    assert config["file_mounts"] == {"~/src/raymtl": "."}  # not ~/raymtl: it would shadow raymtl in ~
 
 
 def test_gpu_cluster_yaml_schema_rejects_a_typo():
@@ -48,9 +49,9 @@ def test_onprem_cluster_yaml_is_a_local_provider_config_ray_accepts():
     prepared, _ = prepare_local(config)  # what `ray up` does first (aborts on what on-prem cannot take)
     node_type = prepared["available_node_types"]["local.cluster.node"]
     assert node_type["min_workers"] == node_type["max_workers"] == len(provider["worker_ips"])
-    assert config["file_mounts"]["~/raymtl"] == "."
+    assert config["file_mounts"]["~/src/raymtl"] == "."
     setup = " ".join(config["setup_commands"])
-    assert "cd ~/raymtl" in setup and "pip install" in setup and "RAYMTL_SHARDS_DIR=$HOME/raymtl-shards" in setup
+    assert "cd ~/src/raymtl" in setup and "pip install" in setup and "RAYMTL_SHARDS_DIR=$HOME/raymtl-shards" in setup
     # Shards prepared once on the head into the directory synced to every worker, checked there.
     assert "raymtl data prepare" in " ".join(config["head_setup_commands"])
     assert "--out ~/raymtl-shards" in " ".join(config["head_setup_commands"])
@@ -113,8 +114,8 @@ def test_relative_space_missing_in_cwd_is_found_in_the_repository(tmp_path, monk
 
 
 def test_submitted_script_alone_resolves_the_space_against_the_repository(tmp_path):
-    """What `ray submit` does: the script copied alone to ~, beside the repository's mount ~/raymtl
-    (which must not shadow the installed package)."""
+    """What `ray submit` does: the script copied alone to ~; a checkout named raymtl beside it must
+    not shadow the installed package."""
     import subprocess
     import sys
 

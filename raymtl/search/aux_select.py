@@ -370,7 +370,7 @@ def options_from_args(args: argparse.Namespace) -> AuxSelectOptions:
         raise ConfigError(f"expected LOW,HIGH, got {args.weight_range!r}", key="--weight-range") from None
     from raymtl.paths import resolve_input
 
-    base, note = resolve_input(args.base)  # under `ray submit` the repository is ~/raymtl, not the cwd
+    base, note = resolve_input(args.base)  # under `ray submit` the repository is ~/src/raymtl, not the cwd
     if note:
         print(note, flush=True)
     return AuxSelectOptions(main=args.main, pool=split_refs(args.pool), strategy=args.strategy, budget=args.budget,
