@@ -66,9 +66,10 @@ class _Recurrence(torch.autograd.Function):
         z_all = new(t_len, *buf.shape) if save and not recompute else None
         s = new(n, src.shape[-2])
         neg = torch.finfo(xq.dtype).min  # not -inf: a row that excludes everything gets 0, not NaN
-        keep = exclude.logical_not()
-        w_c_t = w_c.t()
+        keep = exclude.logical_not().to(xq.dtype)  # float masks: no dtype promotion in every step's product
+        w_c_t, w_fr_c = w_c.t().contiguous(), w_fr.contiguous()  # row-major operands: faster small products
         mask_tm = mask.t().unsqueeze(-1)  # [T, N, 1]
+        maskf_tm = mask_tm.to(xq.dtype)
         full = mask.all(0).tolist()  # steps where every row is real: no state carry-over to mask
         # per-step views made once (unbind) instead of by slicing inside the loop
         xq_t, hs_t, cs_t, pre_t = xq.unbind(1), hs.unbind(0), cs.unbind(0), pre.unbind(0)
@@ -78,7 +79,7 @@ class _Recurrence(torch.autograd.Function):
         si_t, sf_t, tg_t, so_t = (act[..., k * nh:(k + 1) * nh].unbind(0) for k in range(4))
         cn_t, gg_t, th_t, fa_t = cn.unbind(0), gg.unbind(0), th.unbind(0), fa.unbind(0)
         fr_t, fg_t, r_t = fa[..., :nh].unbind(0), fa[..., nh:].unbind(0), r.unsqueeze(2).unbind(0)
-        seq_t, w_t, m_t = seq.unbind(0), weights.unbind(0), mask_tm.unbind(0)
+        seq_t, w_t, m_t, mf_t = seq.unbind(0), weights.unbind(0), mask_tm.unbind(0), maskf_tm.unbind(0)
         src_t = None if static else src.unbind(1)
         val_t = None if static else val.unbind(1)
         flat_buf, flat_s = buf.view(-1, buf.shape[-1]), s.view(-1)
@@ -103,9 +104,9 @@ class _Recurrence(torch.autograd.Function):
                 beta = w_t[t]
             else:
                 beta.mul_(keep)
-                torch.mul(beta, m_t[t], out=w_t[t])
+                torch.mul(beta, mf_t[t], out=w_t[t])
             torch.bmm(beta.unsqueeze(1), val if static else val_t[t], out=r_t[t])  # graph-mtl eq. 3 / 8
-            torch.mm(r[t], w_fr, out=fa_t[t])  # [W_f r_t | W_r r_t]
+            torch.mm(r[t], w_fr_c, out=fa_t[t])  # [W_f r_t | W_r r_t]
             torch.addmm(fg_t[t], cn_t[t], w_c_t, out=gg_t[t]).sigmoid_()  # graph-mtl eq. 11
             torch.addcmul(cn_t[t], gg_t[t], fr_t[t], out=th_t[t]).tanh_()
             if full[t]:
@@ -115,7 +116,7 @@ class _Recurrence(torch.autograd.Function):
             else:
                 h_new = so_t[t] * th_t[t]  # graph-mtl eq. 10
                 m = m_t[t]
-                torch.mul(h_new, m, out=seq_t[t])
+                torch.mul(h_new, mf_t[t], out=seq_t[t])
                 torch.where(m, h_new, h_prev, out=hs_t[t + 1])
                 torch.where(m, cn_t[t], cs_t[t], out=cs_t[t + 1])
         out_w = weights.transpose(0, 1).contiguous()
