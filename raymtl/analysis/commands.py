@@ -10,10 +10,11 @@ experiment and prints its URL.
 from __future__ import annotations
 
 import json
-import os
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -109,7 +110,8 @@ def find_checkpoint(path: str | Path) -> Path:
     if summary.is_file():
         best = json.loads(summary.read_text()).get("best_trial")
         if best:
-            roots = [d for d in (p / "train" / str(best),) if d.is_dir()] + roots
+            # TorchTrainer trials keep checkpoints in train/<id>, in-process trials in their trial dir
+            roots = [d for d in (p / "train" / str(best), *sorted(p.glob(f"*_{best}_*"))) if d.is_dir()] + roots
     for root in roots:
         found = [d.parent for d in root.rglob("config.json") if _is_checkpoint(d.parent)]
         if found:
@@ -258,9 +260,36 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class BoardStopped(Exception):
+    """SIGTERM / SIGHUP reached ``raymtl board``."""
+
+
+def _die_with_parent() -> None:
+    """In the TensorBoard child (Linux): get SIGTERM when ``raymtl board`` dies, even by SIGKILL."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def stop_board(proc: subprocess.Popen, *, timeout: float = 10.0) -> None:
+    """Stop a TensorBoard child: SIGTERM, then SIGKILL after ``timeout`` s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=timeout)
+
+
 def start_board(logdir: str | Path, *, port: int = 6006, host: str = "localhost", timeout: float = 90.0
                 ) -> tuple[subprocess.Popen, str]:
-    """Start TensorBoard on ``logdir`` and wait until it answers; returns (process, URL)."""
+    """Start TensorBoard on ``logdir`` and wait until it answers; returns (process, URL). The child
+    runs in its own session (a terminal's Ctrl-C reaches ``raymtl board``, which stops it) and, on
+    Linux, is sent SIGTERM if its parent dies."""
     d = Path(logdir).expanduser()
     if not d.is_dir():
         raise RaymtlError(f"{d}: no such run or experiment directory")
@@ -269,37 +298,57 @@ def start_board(logdir: str | Path, *, port: int = 6006, host: str = "localhost"
     port = port or free_port()
     cmd = [sys.executable, "-m", "tensorboard.main", "--logdir", str(d), "--port", str(port), "--host", host,
            "--reload_interval", "15"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # Its log goes to a file: a pipe nobody reads would block TensorBoard once it fills.
+    log = tempfile.TemporaryFile("w+")
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, text=True, start_new_session=True,
+                            preexec_fn=_die_with_parent if sys.platform == "linux" else None)
     url = f"http://{host}:{port}/"
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            err = proc.stderr.read() if proc.stderr else ""
-            raise RaymtlError(f"TensorBoard exited with status {proc.returncode}: {err.strip()[-800:]}"
-                              f"{' (is the port in use? try --port 0)' if 'already in use' in err else ''}")
-        try:
-            with urllib.request.urlopen(url + "data/environment", timeout=2) as r:
-                if r.status == 200:
-                    return proc, url
-        except OSError:
-            time.sleep(0.5)
-    proc.terminate()
-    raise RaymtlError(f"TensorBoard did not answer at {url} within {timeout:.0f}s")
+    try:
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                log.seek(0)
+                err = log.read()
+                raise RaymtlError(f"TensorBoard exited with status {proc.returncode}: {err.strip()[-800:]}"
+                                  f"{' (is the port in use? try --port 0)' if 'already in use' in err else ''}")
+            try:
+                with urllib.request.urlopen(url + "data/environment", timeout=2) as r:
+                    if r.status == 200:
+                        return proc, url
+            except OSError:
+                time.sleep(0.5)
+        raise RaymtlError(f"TensorBoard did not answer at {url} within {timeout:.0f}s")
+    except BaseException:  # also Ctrl-C / SIGTERM while it starts
+        stop_board(proc)
+        raise
+    finally:
+        log.close()
 
 
 def board_cmd(run_dir: str | Path, *, port: int = 6006, host: str = "localhost") -> int:
-    proc, url = start_board(run_dir, port=port, host=host)
-    print(f"TensorBoard on {Path(run_dir).resolve()} at {url}  (HParams, Scalars, Images, Projector; Ctrl-C stops it)",
-          flush=True)
-    try:
-        return proc.wait()
-    except KeyboardInterrupt:
-        proc.terminate()
+    """TensorBoard until it exits or ``raymtl board`` is stopped (Ctrl-C, SIGTERM, SIGHUP: the
+    child is stopped too; exit status 0)."""
+    def stopped(signum, _frame):
+        raise BoardStopped(signal.Signals(signum).name)
+
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            previous[sig] = signal.signal(sig, stopped)
+        except ValueError:  # not the main thread: the caller handles signals
+            pass
+    proc = None
+    try:
+        proc, url = start_board(run_dir, port=port, host=host)
+        print(f"TensorBoard on {Path(run_dir).resolve()} at {url}  (HParams, Scalars, Images, Projector; "
+              "Ctrl-C stops it)", flush=True)
+        return proc.wait()
+    except (KeyboardInterrupt, BoardStopped) as e:
+        print(f"raymtl board: {'interrupted' if isinstance(e, KeyboardInterrupt) else e}: TensorBoard stopped",
+              file=sys.stderr)
         return 0
     finally:
-        if proc.poll() is None and os.environ.get("RAYMTL_BOARD_KEEP") != "1":
-            proc.terminate()
+        if proc is not None:
+            stop_board(proc)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

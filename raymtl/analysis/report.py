@@ -6,8 +6,9 @@ files) and writes:
 
 1. the search summary: budget, trials finished / stopped early / failed, the best configuration;
 2. a best-so-far curve over the trials in their order of creation;
-3. a parallel-coordinates plot and 4. parameter importances — Optuna's matplotlib visualisations
-   on an in-memory study the results are replayed into (distributions inferred from the values);
+3. a parallel-coordinates plot (Optuna's, on an in-memory study the finished trials are replayed
+   into over the searched parameters only: a constant of the space is not searched) and
+4. parameter importances — one set of numbers (importances.json) drawn as bars and tabulated;
 5. a per-task metric table of the best trials against single-task baselines (``--baseline`` runs or
    experiments, and anything under ``EXPERIMENT_DIR/baselines/``);
 6. the best trial's review figures, read back from its event files (learning curves, confusion
@@ -24,11 +25,12 @@ import html
 import json
 import math
 import re
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+from raymtl.analysis.search_review import (figure_png, finished_rows, importance_figure, importance_values,
+                                           normal_status, parallel_figure, replay_study)
 from raymtl import atomic
 from raymtl.errors import RaymtlError
 
@@ -93,6 +95,7 @@ class Experiment:
     results: Any  # pandas.DataFrame
     best_config: dict[str, Any]
     importances: dict[str, float]
+    searched: list[str] = field(default_factory=list)  # parameter names (no ``param/`` prefix)
 
     @property
     def score_col(self) -> str:
@@ -115,27 +118,41 @@ def load_experiment(path: str | Path) -> Experiment:
     elif (p / "results.csv").is_file():
         df = pd.read_csv(p / "results.csv")
     else:
-        raise RaymtlError(f"{p}: no results.csv / results.parquet (is it a `raymtl tune` experiment directory?)")
+        raise RaymtlError(f"{p}: no results.csv / results.parquet of `raymtl tune` and no results.json of "
+                          "`raymtl train` (is the run finished?)")
     for c in df.columns:  # parquet keeps mixed columns as strings
         if c.startswith(("param/", "dev/", "test/")) or c in ("best_dev_score", "dev_score", "epochs_run",
                                                                 "wall_time_s", "epoch", "best_epoch"):
             conv = pd.to_numeric(df[c], errors="coerce")
             if conv.notna().sum() >= df[c].notna().sum():
                 df[c] = conv
+    if "status" in df:
+        df["status"] = df["status"].map(normal_status)
     summary = json.loads((p / "summary.json").read_text()) if (p / "summary.json").is_file() else {}
     best_cfg = yaml.safe_load((p / "best_config.yaml").read_text()) if (p / "best_config.yaml").is_file() else {}
     imp = json.loads((p / "importances.json").read_text()) if (p / "importances.json").is_file() else {}
-    return Experiment(p, summary, df, best_cfg or {}, {k: v for k, v in imp.items() if not k.startswith("_")})
+    return Experiment(p, summary, df, best_cfg or {}, {k: v for k, v in imp.items() if not k.startswith("_")},
+                      searched_in(summary, df))
+
+
+def searched_in(summary: dict[str, Any], df) -> list[str]:
+    """The searched parameters: as ``raymtl tune`` recorded them in summary.json; for older
+    experiments, the param columns that took more than one value (a constant is not searched)."""
+    cols = [c[6:] for c in df.columns if c.startswith("param/")]
+    if isinstance(summary.get("searched"), list):
+        return [n for n in summary["searched"] if n in cols]
+    return [n for n in cols if df[f"param/{n}"].dropna().astype(str).nunique() > 1]
 
 
 def trial_order(exp: Experiment) -> list[int]:
-    """Row positions in the trials' order of creation (Ray's ``trial_<id>_<n>_...`` directories)."""
-    index: dict[str, int] = {}
-    for d in exp.path.glob("trial_*"):
-        m = re.match(r"trial_([^_]+)_(\d+)", d.name)
-        if m:
-            index[m.group(1)] = int(m.group(2))
+    """Row positions in the trials' order of creation (Tune's ``<trainable>_<id>_<n>_...`` directories)."""
     trials = [str(t) for t in exp.results["trial"]]
+    index: dict[str, int] = {}
+    for t in trials:
+        for d in exp.path.glob(f"*_{t}_*"):
+            m = re.search(rf"_{re.escape(t)}_(\d+)", d.name)
+            if m and d.is_dir():
+                index[t] = int(m.group(1))
     return sorted(range(len(trials)), key=lambda i: (index.get(trials[i], 10 ** 9), i))
 
 
@@ -159,75 +176,12 @@ def event_images(logdir: Path) -> dict[str, bytes]:
     return {tag: acc.Images(tag)[-1].encoded_image_string for tag in acc.Tags().get("images", [])}
 
 
-# ---- the Optuna study ----------------------------------------------------------------------------
-def replay_study(exp: Experiment):
-    """An in-memory Optuna study holding the finished trials (params, score), for its visualisations.
-
-    Distributions are inferred from the values: integers -> IntDistribution, other numbers ->
-    FloatDistribution (log when positive and spanning two decades), the rest -> categorical."""
-    import optuna
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    df = exp.results
-    score = exp.score_col
-    done = df[(df["status"] != "ERROR") & df[score].notna()] if score in df else df.iloc[0:0]
-    cols = [c for c in df.columns if c.startswith("param/")]
-    if "aux_tasks" in df:
-        cols.append("aux_tasks")
-    dists = {}
-    for c in cols:
-        vals = [v for v in done[c].tolist() if not (isinstance(v, float) and math.isnan(v)) and v is not None]
-        if not vals:
-            continue
-        name = c[6:] if c.startswith("param/") else c
-        nums = [v for v in vals if isinstance(v, (int, float)) and not isinstance(v, bool)]
-        if len(nums) == len(vals):
-            lo, hi = min(nums), max(nums)
-            if all(float(v).is_integer() for v in nums) and str(done[c].dtype).startswith("int"):
-                dists[name] = IntDistribution(int(lo), int(hi))
-            else:
-                dists[name] = FloatDistribution(float(lo), float(hi), log=lo > 0 and hi / lo >= 100)
-        else:
-            dists[name] = CategoricalDistribution(sorted({str(v) for v in vals}))
-    study = optuna.create_study(direction="maximize" if exp.mode == "max" else "minimize")
-    for _, row in done.iterrows():
-        params, used = {}, {}
-        for c in cols:
-            name = c[6:] if c.startswith("param/") else c
-            v = row[c]
-            if name not in dists or v is None or (isinstance(v, float) and math.isnan(v)):
-                continue
-            d = dists[name]
-            params[name] = str(v) if isinstance(d, CategoricalDistribution) else (
-                int(v) if isinstance(d, IntDistribution) else float(v))
-            used[name] = d
-        study.add_trial(optuna.trial.create_trial(params=params, distributions=used, value=float(row[score]),
-                                                  user_attrs={"trial": str(row["trial"])}))
-    return study
-
-
-def _optuna_png(plot, study, **kw) -> bytes:
-    import matplotlib.pyplot as plt
-
-    from raymtl.analysis.plots import png_bytes
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ax = plot(study, **kw)
-    fig = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure
-    fig.set_size_inches(max(fig.get_size_inches()[0], 9), max(fig.get_size_inches()[1], 5))
-    try:
-        return png_bytes(fig)
-    finally:
-        plt.close(fig)
-
-
 # ---- baselines -----------------------------------------------------------------------------------
-def load_baselines(exp: Experiment, paths: Sequence[str | Path]) -> list[tuple[str, dict[str, float]]]:
-    """(label, {"dev/<task>/main": v, "test/<task>/main": v, ...}) of every single-task baseline."""
+def load_baselines(root: Path, paths: Sequence[str | Path]) -> list[tuple[str, dict[str, float]]]:
+    """(label, {"dev/<task>/main": v, "test/<task>/main": v, ...}) of every single-task baseline
+    (``paths`` and the runs under ``root/baselines/``)."""
     found: list[Path] = [Path(p).expanduser() for p in paths]
-    auto = exp.path / "baselines"
+    auto = root / "baselines"
     if auto.is_dir():
         found += sorted(d for d in auto.iterdir() if d.is_dir() or d.suffix == ".json")
     out = []
@@ -239,7 +193,7 @@ def load_baselines(exp: Experiment, paths: Sequence[str | Path]) -> list[tuple[s
         elif (p / "results.csv").is_file() or (p / "results.parquet").is_file():
             sub = load_experiment(p)
             df, col = sub.results, sub.score_col
-            ok = df[(df["status"] != "ERROR") & df[col].notna()] if col in df else df.iloc[0:0]
+            ok = finished_rows(df, col)
             if not len(ok):
                 continue
             best = ok.loc[ok[col].idxmax() if sub.mode == "max" else ok[col].idxmin()]
@@ -274,9 +228,10 @@ def _summary_section(exp: Experiment) -> Section:
             ("budget", f"{len(df)} trials × up to {epochs if epochs is not None else '?'} epochs"),
             ("epochs trained (all trials)", epochs_run),
             ("wall time", f"{wall:.0f} s" if isinstance(wall, (int, float)) else "–"),
-            ("trials finished", int(status.get("TERMINATED", 0))),
-            ("trials stopped early", int(status.get("STOPPED", 0))),
-            ("trials failed", int(status.get("ERROR", 0)))]
+            ("trials finished", int(status.get("terminated", 0))),
+            ("trials stopped early", int(status.get("stopped_early", 0))),
+            ("trials failed", int(status.get("failed", 0))),
+            ("trials never started", int(status.get("not_started", 0)))]
     if "best_trial" in summ:
         rows += [("best trial", summ["best_trial"]), (f"best {exp.score_col}", float(summ["best_score"]))]
     s.table(["", ""], rows)
@@ -288,7 +243,7 @@ def _summary_section(exp: Experiment) -> Section:
         s.text(f"<details><summary>best_config.yaml (re-run with <code>raymtl train</code>)</summary>"
                f"<pre>{html.escape(text)}</pre></details>", f"<details><summary>best_config.yaml</summary>\n\n"
                f"```yaml\n{text}```\n</details>")
-    failed = df[df["status"] == "ERROR"] if "status" in df else df.iloc[0:0]
+    failed = df[df["status"] == "failed"] if "status" in df else df.iloc[0:0]
     if len(failed):
         s.text("<h3>Failed trials</h3>", "### Failed trials")
         s.table(["trial", "error"], [(r["trial"], r.get("error", "")) for _, r in failed.iterrows()])
@@ -305,7 +260,7 @@ def _best_so_far_section(exp: Experiment) -> Section:
         return s
     order = trial_order(exp)
     df = exp.results
-    scores = [float(df[col].iloc[i]) if df["status"].iloc[i] != "ERROR" else float("nan") for i in order]
+    scores = [float(df[col].iloc[i]) if df["status"].iloc[i] != "failed" else float("nan") for i in order]
     labels = [str(df["trial"].iloc[i]) for i in order]
     s.image("best_so_far", f"{col} per trial and the best so far ({exp.mode})",
             png_bytes(best_so_far(scores, mode=exp.mode, metric=col, labels=labels)))
@@ -313,8 +268,6 @@ def _best_so_far_section(exp: Experiment) -> Section:
 
 
 def _optuna_sections(exp: Experiment) -> tuple[Section, Section]:
-    import optuna.visualization.matplotlib as ovm
-
     par = Section("parallel-coordinates", TITLES["parallel-coordinates"])
     imp = Section("importances", TITLES["importances"])
     try:
@@ -330,25 +283,20 @@ def _optuna_sections(exp: Experiment) -> tuple[Section, Section]:
         imp.text("<p>No finished trial.</p>")
         return par, imp
     try:
-        par.image("parallel_coordinates", f"Optuna parallel coordinates of {n} finished trials",
-                  _optuna_png(ovm.plot_parallel_coordinate, study, target_name=exp.score_col))
+        par.image("parallel_coordinates", f"Optuna parallel coordinates of {n} finished trials over the searched "
+                  f"parameters ({', '.join(exp.searched) or 'none'})", figure_png(parallel_figure(exp, study)))
     except Exception as e:  # noqa: BLE001
         par.text(f"<p>Optuna could not draw the parallel coordinates: {html.escape(str(e))}</p>")
-    try:
-        imp.image("importances", f"Optuna parameter importances (fANOVA) over {n} finished trials"
-                  + (" — few trials: indicative only" if n < 8 else ""),
-                  _optuna_png(ovm.plot_param_importances, study, target_name=exp.score_col))
-    except Exception as e:  # noqa: BLE001
-        if exp.importances:
-            from raymtl.analysis.plots import bar_chart, png_bytes
+    values, source = importance_values(exp, study)
+    if isinstance(values, str):
+        imp.text(f"<p>Optuna could not compute importances from {n} trial(s): {html.escape(values)}</p>")
+        return par, imp
+    from raymtl.analysis.plots import png_bytes
 
-            imp.image("importances", "parameter importances (importances.json)",
-                      png_bytes(bar_chart(exp.importances, title="parameter importances", xlabel="importance")))
-        else:
-            imp.text(f"<p>Optuna could not compute importances from {n} trial(s): {html.escape(str(e))}</p>")
-    if exp.importances:
-        imp.table(["parameter", "importance (importances.json)"],
-                  sorted(exp.importances.items(), key=lambda kv: -kv[1]))
+    # The chart and the table below it show the same numbers.
+    imp.image("importances", f"parameter importances (fANOVA, {source}) over {n} finished trials"
+              + (" — few trials: indicative only" if n < 8 else ""), png_bytes(importance_figure(values)))
+    imp.table(["parameter", f"importance ({source})"], sorted(values.items(), key=lambda kv: -kv[1]))
     return par, imp
 
 
@@ -364,7 +312,7 @@ def _tasks(columns: Sequence[str]) -> list[str]:
 def _metrics_section(exp: Experiment, baselines: list[tuple[str, dict[str, float]]], top: int) -> Section:
     s = Section("metrics", TITLES["metrics"])
     df, col = exp.results, exp.score_col
-    ok = df[(df["status"] != "ERROR") & df[col].notna()] if col in df else df.iloc[0:0]
+    ok = finished_rows(df, col)
     ok = ok.sort_values(col, ascending=exp.mode != "max").head(top)
     tasks = _tasks(list(df.columns) + [k for _, m in baselines for k in m])
     header = ["model"] + [f"{t} {split}" for t in tasks for split in ("dev", "test")] + ["mean dev", "mean test"]
@@ -447,14 +395,22 @@ def render_markdown(title: str, sections: Sequence[Section], images_dir: str) ->
 
 def write_report(experiment: str | Path, *, out: str | Path | None = None, baselines: Sequence[str | Path] = (),
                  top: int = 3) -> tuple[Path, Path]:
-    """Write ``report.html`` (self-contained) and ``report.md`` (+ ``report_files/``); returns both paths."""
-    exp = load_experiment(experiment)
-    sections = build_sections(exp, load_baselines(exp, baselines), top)
-    html_path = Path(out) if out is not None else exp.path / "report.html"
+    """Write ``report.html`` (self-contained) and ``report.md`` (+ ``report_files/``) of a search's
+    experiment directory, or of a ``raymtl train`` run directory; returns both paths."""
+    from raymtl.analysis.run_report import is_run_dir, run_sections
+
+    root = Path(experiment).expanduser()
+    if is_run_dir(root):
+        sections = run_sections(root, load_baselines(root, baselines))
+        title = f"raymtl run report: {root.name}"
+    else:
+        exp = load_experiment(root)
+        sections = build_sections(exp, load_baselines(exp.path, baselines), top)
+        title = f"raymtl search report: {exp.path.name}"
+    html_path = Path(out) if out is not None else root / "report.html"
     if html_path.suffix.lower() not in (".html", ".htm"):
         html_path = html_path.with_suffix(".html")
     html_path.parent.mkdir(parents=True, exist_ok=True)
-    title = f"raymtl search report: {exp.path.name}"
     atomic.write_text(html_path, render_html(title, sections))
     md_path = html_path.with_suffix(".md")
     files = html_path.with_name(f"{html_path.stem}_files")

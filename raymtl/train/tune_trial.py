@@ -100,6 +100,16 @@ def run_trial(cfg: TrainConfig, locations: dict[str, str], run_dir: Path, *, thr
     return runner.fit()
 
 
+def trial_dir(staging: str, train_storage: str) -> Path:
+    """Where a trial writes its run (TensorBoard, results.json, train_config.json): the trial's
+    directory in the experiment dir when storage is local. ``get_trial_dir()`` of a reused actor is
+    a staging dir (``/tmp/ray/session_*/artifacts/.../working_dirs/<trial>``) that Tune does not copy
+    to storage, so trials after the first lost their run, results.json and figures."""
+    if "://" in train_storage:
+        return Path(staging)
+    return Path(train_storage).parent / Path(staging).name  # train_storage is STORAGE/NAME/train
+
+
 FAILED_MARKER = ".raymtl_failed"  # in a trial dir: the reason of a failure that retries cannot fix
 DETERMINISTIC_ERRORS = ("NonFiniteLossError", "DivergenceError", "EmptyBatchError", "ConfigError", "DataError",
                         "CheckpointError")
@@ -155,7 +165,7 @@ class TrialRunner:
         from raymtl.errors import RaymtlError
 
         ctx = tune.get_context()
-        run_dir = Path(ctx.get_trial_dir())
+        run_dir = trial_dir(ctx.get_trial_dir(), self.train_storage)
         run_dir.mkdir(parents=True, exist_ok=True)
         write_text(run_dir / "train_config.json", json.dumps(cfg.to_dict(), indent=1))
         failed = run_dir / FAILED_MARKER
