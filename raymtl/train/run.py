@@ -61,5 +61,5 @@ def run_train(config: Path | str | TrainConfig, *, overrides: list[str] | None =
     summary = json.loads((run_dir / "results.json").read_text())
     if not quiet:
         print_summary(summary)
-        print(f"\nresults: {run_dir / 'results.json'}\nTensorBoard: tensorboard --logdir {run_dir / 'tensorboard'}")
+        print(f"\nresults: {run_dir / 'results.json'}\nreview: raymtl report {run_dir}  |  raymtl board {run_dir}")
     return summary
