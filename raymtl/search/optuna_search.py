@@ -30,11 +30,17 @@ class StudySearch(OptunaSearch):
         if value is None or trial_id not in self._ot_trials:
             return
         step = int(result.get("epoch") or result.get("training_iteration") or 0)
-        self._ot_trials[trial_id].report(float(value), step)
+        steps = self.__dict__.setdefault("_reported_steps", {}).setdefault(trial_id, set())
+        if step not in steps:
+            steps.add(step)
+            self._ot_trials[trial_id].report(float(value), step)
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         if trial_id in self._completed_trials or trial_id not in self._ot_trials:
             return
+        if result and not error:
+            # A result the scheduler stops the trial on reaches only on_trial_complete: record it too.
+            self.on_trial_result(trial_id, result)
         ot_trial = self._ot_trials[trial_id]
         multi = isinstance(self.metric, list)
         values = [(result or {}).get(m) for m in (self.metric if multi else [self.metric])]
