@@ -167,12 +167,13 @@ def fit_concurrency(requested: int | None, workers: int, cpus: float, gpus: floa
 
 # ---- the trainable ------------------------------------------------------------------------------
 def make_trainable(space, locations: dict[str, str], resources, train_storage: str, max_failures: int,
-                   backend: str = "auto"):
+                   backend: str = "auto", experiment_dir: str = ""):
     """A Tune function trainable: trial params -> TrainConfig -> trained in this process (1 worker)
     or by a TorchTrainer (2+ workers). Returns (trainable, the resources one trial requests)."""
     from raymtl.train.tune_trial import TrialRunner
 
-    runner = TrialRunner(locations, resources, train_storage, max_failures, backend=backend)
+    runner = TrialRunner(locations, resources, train_storage, max_failures, backend=backend,
+                         experiment_dir=experiment_dir)
 
     def trial(params: dict[str, Any]) -> None:
         from raymtl.train.config import TrainConfig
@@ -373,9 +374,10 @@ def quiet_ray() -> None:
 
 
 def smoke_overrides() -> list[str]:
-    """``--smoke-test``: a slice of the data, 2 epochs, 2 trials (a space's grace may exceed 2 epochs)."""
+    """``--smoke-test``: a slice of the data, 2 epochs, 2 trials; the scheduler compares trials only
+    after both epochs (after one, a tagger may still predict all-O: a score of 0 says nothing)."""
     return ["data.max_train_examples=200", "data.max_eval_examples=100", "train.epochs=2", "train.patience=0",
-            "scheduler.grace_period=1"]
+            "scheduler.grace_period=2"]
 
 
 def run_search(opts: SearchOptions, interrupt: Interrupt | None = None) -> dict[str, Any]:
@@ -429,7 +431,7 @@ def run_search(opts: SearchOptions, interrupt: Interrupt | None = None) -> dict[
     from raymtl.search.progress import PlacementWatchdog, Progress
 
     fn, request = make_trainable(space, locations, resources, f"{storage}/{name}/train", opts.max_failures,
-                                 opts.trial_backend)
+                                 opts.trial_backend, experiment_path)
     trainable = tune.with_resources(fn, request)
     started = time.time()
     # Tune saves the experiment state (which trials finished) at most every 10+ s by default; a

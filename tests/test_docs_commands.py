@@ -76,22 +76,19 @@ def skip_reason(cmd: str) -> str | None:
 
 def _run_board(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, str]:
     """`raymtl board` serves until stopped: wait for its URL, Ctrl-C it, it must stop TensorBoard."""
-    proc = subprocess.Popen(argv + ["--port", "0"] if "--port" not in argv else argv, cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    seen = ""
-    deadline = time.time() + 120
-    os.set_blocking(proc.stdout.fileno(), False)
-    while time.time() < deadline and proc.poll() is None and "http://" not in seen:
-        seen += proc.stdout.read() or ""
-        time.sleep(0.5)
-    assert "http://" in seen, seen[-2000:]
-    proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=60)
-    os.set_blocking(proc.stdout.fileno(), True)
-    seen += proc.stdout.read() or ""
+    log = cwd / "board.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(argv + ["--port", "0"] if "--port" not in argv else argv, cwd=cwd, env=env,
+                                stdout=out, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None and "http://" not in log.read_text():
+            time.sleep(0.5)
+        assert "http://" in log.read_text(), log.read_text()[-2000:]
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=60)
     left = subprocess.run(["pgrep", "-s", str(proc.pid)], capture_output=True, text=True).stdout.split()
     assert not left, f"TensorBoard still serving after Ctrl-C: {left}"
-    return (0 if proc.returncode in (0, 130) else proc.returncode), seen
+    return (0 if proc.returncode in (0, 130) else proc.returncode), log.read_text()
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.name)

@@ -93,12 +93,12 @@ class AuxSelectOptions:
 
 # ---- the trainable ---------------------------------------------------------------------------------
 def make_trainable(space, single_arch: str, locations: dict[str, str], resources, train_storage: str,
-                   max_failures: int):
+                   max_failures: int, experiment_dir: str = ""):
     """:func:`raymtl.tune.make_trainable` with the main-only architecture swap: (trainable, the
     resources one trial requests)."""
     from raymtl.train.tune_trial import TrialRunner
 
-    runner = TrialRunner(locations, resources, train_storage, max_failures)
+    runner = TrialRunner(locations, resources, train_storage, max_failures, experiment_dir=experiment_dir)
 
     def trial(params: dict[str, Any]) -> None:
         from raymtl.train.config import TrainConfig
@@ -152,14 +152,14 @@ def _run_points(ctx: _Ctx, points: list[dict], phase: str) -> int:
 
     from raymtl import tune as rt
 
+    name = _round_name(ctx.exp_dir, phase)
     inner, request = make_trainable(ctx.space, ctx.single_arch, ctx.locations, ctx.resources,
-                                    str(ctx.exp_dir / "train"), ctx.opts.max_failures)
+                                    str(ctx.exp_dir / "train"), ctx.opts.max_failures, str(ctx.exp_dir / name))
     pts = list(points)
 
     def trainable(config: dict) -> None:
         inner(pts[int(config["point"])])
 
-    name = _round_name(ctx.exp_dir, phase)
     cb = ledger_callback_cls()(str(ctx.exp_dir), list(ctx.opts.pool), pts, phase, name, ctx.test_key)
     atomic.write_json(ctx.exp_dir / f"{name}.points.json", pts)
     print(f"{name}: {len(pts)} trial(s), {ctx.concurrency} at once")
@@ -212,7 +212,7 @@ def _run_search(ctx: _Ctx, n: int, replay: list[dict]) -> int:
     name = _round_name(ctx.exp_dir, "search")
     cb = ledger_callback_cls()(str(ctx.exp_dir), list(ctx.opts.pool), None, "search", name, ctx.test_key)
     trainable, request = make_trainable(ctx.space, ctx.single_arch, ctx.locations, ctx.resources,
-                                        str(ctx.exp_dir / "train"), ctx.opts.max_failures)
+                                        str(ctx.exp_dir / "train"), ctx.opts.max_failures, str(ctx.exp_dir / name))
     print(f"{name}: {n} TPE trial(s){' with ASHA' if ctx.opts.strategy == 'halving' else ''}, "
           f"{ctx.concurrency} at once ({len(replay)} earlier trial(s) replayed into TPE)")
     rt.quiet_ray()

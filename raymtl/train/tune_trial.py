@@ -100,14 +100,16 @@ def run_trial(cfg: TrainConfig, locations: dict[str, str], run_dir: Path, *, thr
     return runner.fit()
 
 
-def trial_dir(staging: str, train_storage: str) -> Path:
-    """Where a trial writes its run (TensorBoard, results.json, train_config.json): the trial's
-    directory in the experiment dir when storage is local. ``get_trial_dir()`` of a reused actor is
-    a staging dir (``/tmp/ray/session_*/artifacts/.../working_dirs/<trial>``) that Tune does not copy
-    to storage, so trials after the first lost their run, results.json and figures."""
-    if "://" in train_storage:
-        return Path(staging)
-    return Path(train_storage).parent / Path(staging).name  # train_storage is STORAGE/NAME/train
+def trial_dir(staging: str, experiment_dir: str) -> Path:
+    """Where a trial writes its run (TensorBoard, results.json, train_config.json): its directory in
+    the Tune experiment dir when that is local, so a run shows in TensorBoard while it trains.
+    ``get_trial_dir()`` of a reused actor (Ray 2.60) is a staging dir
+    (``.../artifacts/.../working_dirs/<trial>``) that Tune never copies to storage; on remote storage
+    its ``driver_artifacts`` sibling, which Tune does copy, is used."""
+    d = Path(staging)
+    if "://" not in experiment_dir:
+        return Path(experiment_dir) / d.name
+    return d.parent.parent / "driver_artifacts" / d.name if d.parent.name == "working_dirs" else d
 
 
 FAILED_MARKER = ".raymtl_failed"  # in a trial dir: the reason of a failure that retries cannot fix
@@ -142,6 +144,7 @@ class TrialRunner:
     resources: Any  # raymtl.train.trainer.Resources
     train_storage: str
     max_failures: int = 1
+    experiment_dir: str = ""  # STORAGE/NAME of the Tune experiment (trial dirs are its children)
     backend: str = "auto"  # auto: in_process for 1 worker, torchtrainer for 2+ (benchmarks compare both)
     cache: DataCache = field(default_factory=DataCache)
 
@@ -165,7 +168,7 @@ class TrialRunner:
         from raymtl.errors import RaymtlError
 
         ctx = tune.get_context()
-        run_dir = trial_dir(ctx.get_trial_dir(), self.train_storage)
+        run_dir = trial_dir(ctx.get_trial_dir(), self.experiment_dir or str(Path(self.train_storage).parent))
         run_dir.mkdir(parents=True, exist_ok=True)
         write_text(run_dir / "train_config.json", json.dumps(cfg.to_dict(), indent=1))
         failed = run_dir / FAILED_MARKER
