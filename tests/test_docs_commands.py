@@ -30,6 +30,10 @@ SKIP = [
                 r"MAIN|POOL|FILE|PATH)\b|\.\.\.|<[a-z_]+>"), "a template with placeholders"),
     (re.compile(r"--gpus-per-worker [1-9]|--gpu\b"), "needs a GPU (none on this machine)"),
     (re.compile(r"--optuna\b"), "optuna-dashboard serves until stopped (tests/test_optuna_study.py)"),
+    (re.compile(r"\$\{?\w"), "the body of a shell loop (its variables are set by the loop)"),
+    (re.compile(r"~/corpora/"), "a corpus of the user's own (tests/test_own_corpus.py runs these steps on cut "
+                                "copies of ../shared/data)"),
+    (re.compile(r"runs/train/absa_cmtl_docs"), "the output shown is of a 12-epoch run (its command is above)"),
 ]
 TRAINING = ("train", "tune", "aux-select")
 
