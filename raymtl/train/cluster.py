@@ -95,6 +95,9 @@ def start_local(num_cpus: int | None, *, dashboard: bool, log_to_driver: bool) -
     """
     import ray
 
+    # Inherited by every process of the instance: a laptop's workers are not preempted (the watcher
+    # only logs a Ray-internal warning there).
+    os.environ.setdefault("RAY_TRAIN_ENABLE_PREEMPTION_WATCHER", "0")
     kwargs: dict = {}
     if dashboard:  # the State API server (Ray Train V2 needs it to free placement groups)
         port = _free_port()

@@ -23,6 +23,9 @@ from raymtl.data.shards import verify_shards
 
 # Worker-group start on a busy 2-core machine can exceed Ray Train's 60 s default.
 os.environ.setdefault("RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S", "300")
+# Ray Train V2 sends a worker's print() both to stdout and to its logger, which also reaches the
+# terminal: every progress line twice. Plain print (passed on to the workers by Train itself).
+os.environ.setdefault("RAY_TRAIN_ENABLE_PRINT_PATCH", "0")
 
 
 @dataclass
