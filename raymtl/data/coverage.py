@@ -21,7 +21,7 @@ class Coverage:
     types_found: int
     tokens: int
     tokens_found: int
-    clitic_oov: tuple[str, ...]  # OOV types ending in a clitic (it's, don't)
+    clitic_oov: tuple[str, ...]  # OOV types ending in a clitic (it's, don't), most frequent first
 
     @property
     def type_rate(self) -> float:
@@ -45,20 +45,20 @@ def coverage(table: Mapping[str, np.ndarray], counts: Iterable[tuple[str, int]])
         else:
             m = CLITIC_RE.search(word)
             if m is not None and m.start() > 0:
-                clitics.append(word)
-    return Coverage(types, found, tokens, tokens_found, tuple(sorted(clitics)))
+                clitics.append((-n, word))
+    return Coverage(types, found, tokens, tokens_found, tuple(w for _, w in sorted(clitics)))
 
 
 def coverage_line(table: Mapping[str, np.ndarray], counts_by_split: Mapping[str, Iterable[tuple[str, int]]]) -> str:
     """``vector coverage: ds/train types 91.2% tokens 98.0%, ...`` plus a hint when OOV words end in
     clitics that the vectors' tokenisation splits off."""
-    parts, clitics = [], set()
+    parts, clitics = [], {}
     for split, counts in counts_by_split.items():
         c = coverage(table, counts)
         parts.append(f"{split} types {c.type_rate:.1%} tokens {c.token_rate:.1%}")
-        clitics.update(c.clitic_oov)
+        clitics.update(dict.fromkeys(c.clitic_oov))  # dict: insertion order (train's most frequent first)
     line = "vector coverage: " + ", ".join(parts)
     if clitics:
-        line += (f"; {len(clitics)} OOV types end in a clitic ({', '.join(sorted(clitics)[:4])}): the reader option "
+        line += (f"; {len(clitics)} OOV types end in a clitic ({', '.join(list(clitics)[:4])}): the reader option "
                  "split_clitics=true splits them (it 's) as the vectors' tokenisation does")
     return line
