@@ -253,7 +253,8 @@ def test_tasks_whose_labels_are_all_empty_are_dropped_with_a_warning(tmp_path, c
     assert _prepare("jsonl", "--source", str(src), "--out", str(tmp_path / "s")) == 0
     assert "warning: task acd dropped: no example has a label for it" in capsys.readouterr().out
     m = Manifest.load(tmp_path / "s" / "mine")
-    assert m.task_names == ["ate"] and label_column("acd") not in open_split(tmp_path / "s" / "mine", "train").column_names
+    assert m.task_names == ["ate"]
+    assert label_column("acd") not in open_split(tmp_path / "s" / "mine", "train").column_names
     assert m.splits["dev"].rows == 2  # 10% of 20, carved
 
 
@@ -269,7 +270,9 @@ def test_split_clitics_as_glove_tokenises(dataset_dir, tmp_path):
     assert count(plain, "n't") == 0 and count(split, "n't") > 50 and count(split, "'s") > 100
     assert count(plain, "don't") > 0 and count(split, "don't") == 0
     # every term still covers whole tokens: the same number of aspect spans
-    spans = lambda r: sum(t.startswith("B-") for exs in r.splits.values() for ex in exs for t in ex.labels["ate"])  # noqa: E731
+    def spans(r):
+        return sum(t.startswith("B-") for exs in r.splits.values() for ex in exs for t in ex.labels["ate"])
+
     assert spans(plain) == spans(split)
 
 
@@ -332,3 +335,12 @@ def test_chunking_corpus_trains_an_mtl_model_with_pos_scored_by_accuracy(chunkin
     assert "pos/acc" in dev and "pos/f1" not in dev and dev["pos/main"] == dev["pos/acc"]
     assert dev["chunk/main"] == dev["chunk/f1"]
     assert dev["mean/main"] == pytest.approx((dev["pos/acc"] + dev["chunk/f1"]) / 2)
+
+
+def test_semeval14_file_options_stay_inside_the_source(dataset_dir, tmp_path, capsys):
+    folder = tmp_path / "laptops"
+    _laptops(dataset_dir("semeval14-restaurants"), folder)
+    for bad in ("../laptops/laptops-trial-train.xml", "/etc/passwd", ".."):
+        assert _prepare("semeval14", "--source", str(folder), "--out", str(tmp_path / "o"),
+                        "--option", f"train={bad}") == 2
+        assert "must name a file inside --source" in capsys.readouterr().err

@@ -161,7 +161,8 @@ def options_markdown(options: Mapping[str, object]) -> str:
     """A Markdown table of the options (the tables in docs/adding_a_dataset.md are this output)."""
     rows = ["| option | type | default | meaning |", "|---|---|---|---|"]
     for s in declared(options).specs:
-        rows.append(f"| `{s.name}` | {s.type.replace('|', ' or ')} | `{_show(s.default)}` | {s.help.replace('|', '/')} |")
+        kind, meaning = s.type.replace("|", " or "), s.help.replace("|", "/")
+        rows.append(f"| `{s.name}` | {kind} | `{_show(s.default)}` | {meaning} |")
     return "\n".join(rows)
 
 

@@ -198,7 +198,8 @@ def _with_metrics(tasks: list[TaskSpec], splits: Mapping[str, list[Example]],
                   options: Mapping[str, object]) -> list[TaskSpec]:
     """Option ``metrics`` (task -> metric) overrides the specs'; a tagging task without a metric whose
     tags are not a span tag set (see :func:`conll_columns.detect_scheme`) is scored by accuracy."""
-    given = {str(k): str(v) for k, v in dict(common.option(options, "metrics", {})).items()}  # type: ignore[call-overload]
+    raw = dict(common.option(options, "metrics", {}))  # type: ignore[call-overload]
+    given = {str(k): str(v) for k, v in raw.items()}
     names = [t.name for t in tasks]
     for task in given:
         if task not in names:
@@ -207,8 +208,9 @@ def _with_metrics(tasks: list[TaskSpec], splits: Mapping[str, list[Example]],
     for t in tasks:
         metric = given.get(t.name, t.metric)
         if metric is None and t.kind == "tagging":
-            labels = set(t.labels) or {tag for exs in splits.values() for ex in exs for tag in ex.labels.get(t.name, ())}
-            metric = None if detect_scheme(set(labels)) else "acc"
+            labels = set(t.labels) or {tag for exs in splits.values() for ex in exs
+                                       for tag in ex.labels.get(t.name, ())}
+            metric = None if detect_scheme(labels) else "acc"
         out.append(replace(t, metric=metric))
     return out
 

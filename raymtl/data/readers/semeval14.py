@@ -147,12 +147,15 @@ def find_file(source: Path, given: object, patterns: tuple[str, ...], role: str)
     source = Path(source)
     if not source.is_dir():
         common.require_files(source, [str(given or patterns[0])])
+    if given and ("/" in str(given) or "\\" in str(given) or str(given).startswith("..")):
+        raise DataError(f"option {role}={given!r} must name a file inside --source (no path)", file=source, field=role)
     for pattern in ([str(given)] if given else patterns):
         hits = sorted(p for p in source.glob(pattern) if p.is_file())
         if len(hits) == 1:
             return hits[0]
         if len(hits) > 1:
-            raise DataError(f"{len(hits)} files match the {role} pattern {pattern!r} ({', '.join(p.name for p in hits)});"
+            raise DataError(f"{len(hits)} files match the {role} pattern {pattern!r} "
+                            f"({', '.join(p.name for p in hits)});"
                             f" name one with --option {role}=FILE", file=source, field=role)
     raise DataError(f"no {role} file: nothing matches {' or '.join(repr(p) for p in ([given] if given else patterns))}"
                     f"; name it with --option {role}=FILE", file=source, field=role)
