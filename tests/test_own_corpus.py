@@ -344,3 +344,15 @@ def test_semeval14_file_options_stay_inside_the_source(dataset_dir, tmp_path, ca
         assert _prepare("semeval14", "--source", str(folder), "--out", str(tmp_path / "o"),
                         "--option", f"train={bad}") == 2
         assert "must name a file inside --source" in capsys.readouterr().err
+
+
+def test_dev_fraction_is_unused_when_the_corpus_has_a_dev_file(chunking, tmp_path, capsys):
+    folder, n = chunking
+    (folder / "dev.txt").write_text((folder / "test.txt").read_text(encoding="utf-8"), encoding="utf-8")
+    out = tmp_path / "shards"
+    assert _prepare("conll-columns", "--source", str(folder), "--out", str(out), "--option", COLUMNS,
+                    "--option", "dev_fraction=0.3") == 0
+    m = Manifest.load(out / "chunking")
+    assert m.splits["train"].rows == n and m.splits["dev"].rows == m.splits["test"].rows
+    assert "option dev_fraction unused: the corpus has its own dev split" in m.notes
+    capsys.readouterr()

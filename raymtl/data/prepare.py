@@ -125,7 +125,7 @@ def prepare(entry: DatasetEntry, source: Path, out_root: Path, *,
     if not source.is_dir():
         raise DataError(f"source directory of dataset {entry.name!r} not found", file=source)
     out_root = Path(out_root)
-    explicit = set(options or {})
+    explicit = {k for k, v in dict(options or {}).items() if v is not None and v != declared(entry.options).get(k)}
     name = name or default_name(entry, source)
     check_name(name, key="--name", what="a dataset name", under="the shards root")
     if name != entry.name and name in default_registry():
@@ -157,7 +157,7 @@ def prepare(entry: DatasetEntry, source: Path, out_root: Path, *,
         if "dev" not in splits and "train" in splits and float(opts["dev_fraction"]) > 0:
             splits, note = carve_dev(splits, float(opts["dev_fraction"]), opts["seed"])
             notes.append(note)
-        elif "dev_fraction" in explicit and DEV_FRACTION in declared(entry.options).specs:
+        elif "dev" in result.splits and "dev_fraction" in explicit and DEV_FRACTION in declared(entry.options).specs:
             notes.append("option dev_fraction unused: the corpus has its own dev split")
         for split in splits:  # a split becomes a directory under the target
             _check_path_name(split, "split", source)
@@ -188,7 +188,7 @@ def prepare(entry: DatasetEntry, source: Path, out_root: Path, *,
             for counts, rows in per_split.values():
                 counts.pop(task, None)
                 rows.pop(task, None)
-        if len(empty) == len(result.tasks):
+        if empty and len(empty) == len(result.tasks):
             raise DataError(f"no task has any label (tasks {', '.join(empty)})", file=source, field="labels")
         for spec in (t for t in result.tasks if t.name not in empty):
             if spec.labels and spec.kind != "tagging":
