@@ -485,3 +485,36 @@ def test_report_board_and_effects_on_a_train_run(train_run, tmp_path, capsys):
         proc.terminate()
         proc.wait(timeout=30)
     assert _gone(child)
+
+
+def test_hparams_sessions_of_failed_and_never_started_trials(tmp_path):
+    """A trial with a directory gets its session there; a trial that ran elsewhere (s3:// storage:
+    no local trial dir) gets one under trial_<id>/; a trial that never started gets none. The
+    quickstart's constant `model.label_dim: 32` is not an HParam."""
+    import pandas as pd
+
+    from raymtl.analysis.search_review import HPARAMS_FILE, searched_params, write_hparams
+    from raymtl.search.space import load_space
+
+    space = load_space(ROOT / "search_spaces" / "quickstart.yaml")
+    assert "model.label_dim" not in searched_params(space) and "optim.lr" in searched_params(space)
+    (tmp_path / "trial_aaaa0001_1_model_hidden=32_2026").mkdir()
+    df = pd.DataFrame([
+        {"trial": "aaaa0001", "status": "terminated", "epochs_run": 4, "param/model.hidden": 32,
+         "param/model.label_dim": 32, "param/optim.lr": 0.002, "best_dev_score": 0.5, "dev/ate/main": 0.4},
+        {"trial": "bbbb0002", "status": "failed", "epochs_run": 1, "param/model.hidden": 64,
+         "param/model.label_dim": 32, "param/optim.lr": 0.004, "best_dev_score": float("nan")},
+        {"trial": "cccc0003", "status": "not_started", "param/model.hidden": 64, "param/model.label_dim": 32,
+         "param/optim.lr": 0.003}])
+    runs = write_hparams(space, df, tmp_path)
+    assert runs == [next(tmp_path.glob("trial_aaaa0001_*")) / "tensorboard", tmp_path / "trial_bbbb0002" / "tensorboard"]
+    sessions = _hparams_runs(tmp_path)
+    assert set(sessions) == set(runs) and not list(tmp_path.glob("*cccc0003*"))
+    hp, metric_tags, acc = sessions[runs[0]]
+    assert set(hp) == {"model.hidden", "optim.lr", "status"} and hp["status"].string_value == "terminated"
+    assert metric_tags == {"hparam/best_dev_score", "hparam/dev/ate/main"}  # every trial's metrics
+    assert acc.Scalars("hparam/dev/ate/main")[-1].value == pytest.approx(0.4)
+    hp, metric_tags, acc = sessions[runs[1]]
+    assert hp["status"].string_value == "failed" and not acc.Tags()["scalars"]  # no metric it never had
+    write_hparams(space, df, tmp_path)  # --resume rewrites the session instead of adding one
+    assert [p.name for p in runs[0].iterdir()] == [HPARAMS_FILE]

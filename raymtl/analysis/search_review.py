@@ -157,7 +157,7 @@ def _write_events(path: Path, summaries: list[tuple[int, Any]]) -> None:
 
 
 def write_hparams(space, df, exp_dir: Path) -> list[Path]:
-    """One HParams session per trial that has a directory, in the trial's own TensorBoard run:
+    """One HParams session per trial that started, in the trial's own TensorBoard run:
     its searched parameters (``aux_tasks`` when auxiliary tasks are searched), its ``status`` and
     its final metrics as ``hparam/<metric>`` scalars. Returns the runs written."""
     from tensorboard.compat.proto.summary_pb2 import Summary
@@ -166,8 +166,14 @@ def write_hparams(space, df, exp_dir: Path) -> list[Path]:
     exp_dir = Path(exp_dir)
     by_name = {p.name: p for p in _all_params(space)}
     names = [n for n in searched_params(space) if f"param/{n}" in df]
-    rows = [(row, trial_run_dir(exp_dir, str(row["trial"]))) for _, row in df.iterrows()]
-    rows = [(row, run) for row, run in rows if run is not None]
+    rows = []
+    for _, row in df.iterrows():
+        run = trial_run_dir(exp_dir, str(row["trial"]))
+        if run is None and normal_status(row.get("status", "")) != "not_started":
+            # s3:// / gs:// storage: the trial dirs are remote; the session goes with the outputs
+            run = exp_dir / f"trial_{row['trial']}" / "tensorboard"
+        if run is not None:
+            rows.append((row, run))
     metrics = sorted({k for row, _ in rows for k in metric_keys(row)})
     infos = [_hparam_info(n, by_name.get(n), df[f"param/{n}"].dropna().tolist()) for n in names]
     if "aux_tasks" in df:
