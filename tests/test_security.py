@@ -315,3 +315,20 @@ def test_checkpoint_staging_dirs_are_pid_named_and_swept(tmp_path, monkeypatch):
             (d / "state.pt").write_bytes(b"x")
             raise RuntimeError("report failed")
     assert list(tmp_path.iterdir()) == []  # the killed run's copy and this one (on error) are gone
+
+
+def test_effects_on_a_poisoned_checkpoint_is_one_line_exit_2(checkpoint, tmp_path):
+    import subprocess
+    import sys
+
+    from raymtl.train.loop import BEST_FILE
+
+    _, ckpt = checkpoint
+    marker = tmp_path / PAYLOAD_MARKER
+    torch.save({"model": Evil(marker)}, ckpt / BEST_FILE)
+    proc = subprocess.run([sys.executable, "-m", "raymtl.cli", "effects", str(ckpt)], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path, env={**os.environ, "RAYMTL_REVIEW": "0"})
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr and not marker.exists()
+    errors = [ln for ln in proc.stderr.splitlines() if "error" in ln.lower()]  # beside progress lines
+    assert len(errors) == 1 and f"{ckpt / BEST_FILE}: cannot load checkpoint" in errors[0], proc.stderr
