@@ -356,3 +356,15 @@ def test_dev_fraction_is_unused_when_the_corpus_has_a_dev_file(chunking, tmp_pat
     assert m.splits["train"].rows == n and m.splits["dev"].rows == m.splits["test"].rows
     assert "option dev_fraction unused: the corpus has its own dev split" in m.notes
     capsys.readouterr()
+
+
+def test_jsonl_text_lines_take_split_clitics(tmp_path):
+    src = tmp_path / "texts"
+    src.mkdir()
+    (src / "tasks.json").write_text(json.dumps({"tasks": [{"name": "s", "kind": "classify"}]}))
+    (src / "train.jsonl").write_text(json.dumps({"text": "It's fine, don't worry", "labels": {"s": "pos"}}) + "\n")
+    entry = default_registry().get("jsonl")
+    plain = entry.reader(src, dict(entry.options)).splits["train"][0]
+    split = entry.reader(src, {**entry.options, "split_clitics": True}).splits["train"][0]
+    assert plain.tokens == ["It's", "fine", ",", "don't", "worry"]
+    assert split.tokens == ["It", "'s", "fine", ",", "do", "n't", "worry"] and split.offsets[:2] == [(0, 2), (2, 4)]

@@ -60,5 +60,5 @@ def coverage_line(table: Mapping[str, np.ndarray], counts_by_split: Mapping[str,
     line = "vector coverage: " + ", ".join(parts)
     if clitics:
         line += (f"; {len(clitics)} OOV types end in a clitic ({', '.join(list(clitics)[:4])}): the reader option "
-                 "split_clitics=true splits them (it 's) as the vectors' tokenisation does")
+                 "split_clitics=true (semeval14, jsonl) splits them (it 's) as the vectors' tokenisation does")
     return line

@@ -88,14 +88,15 @@ def _is_index(x: object) -> bool:
     return isinstance(x, int) and not isinstance(x, bool)
 
 
-def _example(obj: object, split: str, n: int, path: Path, tasks: dict[str, TaskSpec]) -> Example:
+def _example(obj: object, split: str, n: int, path: Path, tasks: dict[str, TaskSpec], *,
+             split_clitics: bool = False) -> Example:
     if not isinstance(obj, dict):
         raise DataError("expected a JSON object", file=path, line=n, field="line")
     offsets = None
     if "tokens" in obj:
         tokens = _tokens(obj["tokens"], path=path, line=n, field_name="tokens")
     elif isinstance(obj.get("text"), str):
-        tokens, offsets = common.tokenize(obj["text"])
+        tokens, offsets = common.tokenize(obj["text"], split_clitics=split_clitics)
     else:
         raise DataError("no tokens (give 'tokens' or 'text')", file=path, line=n, field="tokens")
     if obj.get("offsets") is not None:
@@ -172,6 +173,7 @@ def read(source: Path, options: Mapping[str, object]) -> ReadResult:
             raise DataError("no *.jsonl files found (or give option splits)", file=source, field="splits")
     paths = common.require_files(source, files.values())
     splits: dict[str, list[Example]] = {}
+    clitics = bool(common.option(options, "split_clitics", False))
     for split, name in files.items():
         path = paths[name]
         examples = []
@@ -184,7 +186,7 @@ def read(source: Path, options: Mapping[str, object]) -> ReadResult:
             except json.JSONDecodeError as err:
                 raise DataError(f"invalid JSON: {err.msg} (column {err.colno})", file=path, line=n,
                                 field="json") from None
-            ex = _example(obj, split, n, path, by_name)
+            ex = _example(obj, split, n, path, by_name, split_clitics=clitics)
             if ex.id in seen:
                 raise DataError(f"duplicate id {ex.id!r}", file=path, line=n, field="id")
             seen.add(ex.id)
@@ -228,5 +230,7 @@ ENTRY = DatasetEntry(
         ReaderOption("splits", "mapping", None, "split -> file name in --source (default: every *.jsonl, named "
                      "after its stem)"),
         ReaderOption("metrics", "mapping", {}, "task -> main metric (e.g. '{pos: acc}'); default: the task "
-                     "spec's, for tagging f1 on span tag sets and acc on any other")),
+                     "spec's, for tagging f1 on span tag sets and acc on any other"),
+        ReaderOption("split_clitics", "bool", False, "when a line gives text (not tokens): split clitics off "
+                     "words (it's -> it 's) as GloVe's tokenisation does")),
 )
