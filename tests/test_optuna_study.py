@@ -122,8 +122,11 @@ def test_board_optuna_serves_the_study_on_localhost(tmp_path):
             except OSError:
                 time.sleep(0.5)
         assert '"demo"' in body, body
+        assert "127.0.0.1" in proc.stdout.readline()  # bound to localhost
     finally:
-        proc.terminate()
+        proc.terminate()  # SIGTERM stops `raymtl board` and the dashboard it started
         proc.wait(timeout=20)
+    with pytest.raises(OSError):  # nothing answers any more: the dashboard went down with it
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2)
     with pytest.raises(Exception, match="no Optuna study"):
         dashboard_cmd(tmp_path / "nowhere")

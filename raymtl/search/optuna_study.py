@@ -75,6 +75,7 @@ def make_searcher(space, metric, mode, *, storage, study_name: str):
 def dashboard_cmd(target: str | Path, *, port: int = 8080, host: str = "127.0.0.1") -> int:
     """``optuna-dashboard`` on an experiment directory's ``optuna.db`` (or a storage URL), bound to ``host``."""
     import shutil
+    import signal
     import subprocess
     import sys
 
@@ -89,8 +90,28 @@ def dashboard_cmd(target: str | Path, *, port: int = 8080, host: str = "127.0.0.
         raise RaymtlError("optuna-dashboard is not installed: pip install 'raymtl[dashboard]' "
                           "(or pip install optuna-dashboard)")
     print(f"optuna-dashboard on {url.split('@')[-1]} at http://{host}:{port}/  (Ctrl-C stops it)", flush=True)
+    proc = subprocess.Popen([exe, url, "--host", host, "--port", str(port)])
+
+    def stop(signum, _frame):  # SIGTERM / SIGHUP: stop the dashboard with us
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        try:
+            previous[sig] = signal.signal(sig, stop)
+        except ValueError:  # not the main thread
+            pass
     try:
-        return subprocess.call([exe, url, "--host", host, "--port", str(port)])
+        return proc.wait()
     except KeyboardInterrupt:
         print("raymtl board: interrupted: optuna-dashboard stopped", file=sys.stderr)
         return 0
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
