@@ -177,13 +177,14 @@ def figures(**kw: Any) -> dict[str, Any]:
 def scenario_worker_kill(work: Path, *, epochs: int = 3, delay: float = 0.4) -> dict[str, Any]:
     import ray
 
+    from raymtl.train.cluster import start_local
     from raymtl.train.run import run_train
 
     cfg = tiny_config(epochs)
     straight = local_run(cfg, work / "straight")
     chaos = work / "chaos"
     with chaos_env(chaos, delay):
-        ray.init(address="local", num_cpus=2)
+        start_local(2, dashboard=True, log_to_driver=False)  # Train's helpers find it beside other Rays
         try:
             def kill(ev: dict[str, Any]) -> None:
                 os.kill(ev["pid"], signal.SIGKILL)

@@ -9,6 +9,7 @@ import pytest
 
 from raymtl.train.config import TrainConfig
 from raymtl.train.run import run_train
+from raymtl.train.cluster import start_local  # Ray Train's helpers find it beside other Rays
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -22,7 +23,7 @@ def ray_local(shards_root):
 
     root = shards_root("semeval14-restaurants", "fudan-mtl-16", "semeval16-stance", "twitter-target-dong14")
     os.environ["RAYMTL_SHARDS_DIR"] = str(root)  # inherited by the Ray workers started below
-    ray.init(address="local", num_cpus=4)
+    start_local(4, dashboard=True, log_to_driver=False)
     yield root
     ray.shutdown()
 

@@ -17,6 +17,7 @@ import yaml
 
 from raymtl.errors import ConfigError
 from raymtl.train.config import TrainConfig
+from raymtl.train.cluster import start_local  # Ray Train's helpers find it beside other Rays
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -69,7 +70,7 @@ def fresh_ray():
 def test_search_more_trials_than_slots_with_asha_and_a_failing_trial(shards, fresh_ray, tmp_path):
     import ray
 
-    ray.init(address="local", num_cpus=5)  # 2 trials x (2 DDP workers + 0.5 CPU driver)
+    start_local(5, dashboard=True, log_to_driver=False)  # 2 trials x (2 DDP workers + 0.5 CPU driver)
     summary = run("absa_cmtl.yaml", "--num-samples", "6", "--max-concurrent", "2", "--workers-per-trial", "2",
                   "--storage", str(tmp_path), "--name", "s", "--max-failures", "0", overrides=absa_overrides(4))
     exp = tmp_path / "s"
@@ -92,8 +93,8 @@ def test_search_more_trials_than_slots_with_asha_and_a_failing_trial(shards, fre
 def test_more_concurrency_than_resources_fails_before_any_trial(shards, fresh_ray, tmp_path):
     import ray
 
-    ray.init(address="local", num_cpus=5)
-    with pytest.raises(ConfigError, match=r"max-concurrent 3 needs 3 x 4.5 CPUs"):
+    start_local(5, dashboard=True, log_to_driver=False)
+    with pytest.raises(ConfigError, match=r"max-concurrent 3 needs 3 x 2.5 CPUs"):
         run("absa_cmtl.yaml", "--max-concurrent", "3", "--workers-per-trial", "2", "--storage", str(tmp_path),
             overrides=absa_overrides(2))
     assert not (tmp_path / "absa_cmtl" / "results.csv").exists()

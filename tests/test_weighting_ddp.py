@@ -19,6 +19,7 @@ from torch import nn
 
 from raymtl.train.config import TrainConfig, WeightingConfig
 from raymtl.train.weighting import METHODS, WeightingStep, build_weighting, split_parameters
+from raymtl.train.cluster import start_local  # Ray Train's helpers find it beside other Rays
 
 REPO = Path(__file__).resolve().parent.parent
 TASKS = ["a", "b"]
@@ -109,7 +110,7 @@ def test_every_method_trains_under_two_ray_train_workers(shards_root, tmp_path):
     from raymtl.train.run import run_train
 
     os.environ["RAYMTL_SHARDS_DIR"] = str(shards_root("semeval14-restaurants"))  # inherited by the workers
-    ray.init(address="local", num_cpus=2)
+    start_local(2, dashboard=True, log_to_driver=False)
     try:
         for name in sorted(METHODS):
             cfg = TrainConfig.load(REPO / "configs" / "absa_cmtl.yaml", [
