@@ -230,8 +230,15 @@ def scenario_node_loss(work: Path, *, trials: int = 2, epochs: int = 3, delay: f
     chaos = work / "chaos"
     train_runs = work / "search" / "nodes" / "train"
 
-    def registered(run: str) -> bool:  # the Ray Train run of this Tune trial has a registered checkpoint
-        return any(checkpoint_registered(d) for d in train_runs.glob("*") if d.name in run)
+    def registered(run: str) -> bool:  # this Tune trial has a checkpoint Tune knows of
+        # In-process trials (1 worker): Tune's own trial checkpoints, checkpoint_NNNNNN in the trial
+        # dir, recorded once the trial's result reaches the driver; DDP trials: Ray Train's registry.
+        if any(checkpoint_registered(d) for d in train_runs.glob("*") if d.name in run):
+            return True
+        trial = work / "search" / "nodes" / run
+        return any((c / "state.pt").exists() for c in trial.glob("checkpoint_*")) and \
+            any(line.strip() for line in (trial / "result.json").read_text().splitlines()) \
+            if (trial / "result.json").exists() else False
 
     def ready(e: dict[str, Any], node: str) -> bool:  # mid-epoch, after a registered checkpoint, on `node`
         return (e["event"] == "step" and e.get("node_id") == node and e["epoch"] >= 1
@@ -262,7 +269,7 @@ def scenario_node_loss(work: Path, *, trials: int = 2, epochs: int = 3, delay: f
             cluster.shutdown()
     exp = work / "search" / "nodes"
     df = pd.read_csv(exp / "results.csv")
-    done = df[df["status"] == "TERMINATED"]
+    done = df[df["status"] == "terminated"]
 
     def starts_of(run: str | None) -> list[dict[str, Any]]:
         return [{"pid": e["pid"], "epoch": e["epoch"], "on_removed_node": e.get("node_id") == node_id}
@@ -318,7 +325,7 @@ def scenario_driver_kill(work: Path, *, trials: int = 3, epochs: int = 2) -> dic
     after = _finished_trials(exp)
     rerun = [t for t, n in before.items() if after.get(t) != n]
     rows = pd.read_csv(exp / "results.csv") if (exp / "results.csv").exists() else pd.DataFrame()
-    ok = int((rows["status"] == "TERMINATED").sum()) if len(rows) else 0
+    ok = int((rows["status"] == "terminated").sum()) if len(rows) else 0
     return figures(faults_injected=int(killed), trials_completed=ok, results_lost=trials - ok,
                    trials_rerun=len(rerun), finished_before_kill=len(before), resume_returncode=done.returncode,
                    resume_stderr=done.stderr[-1500:] if done.returncode else "")
