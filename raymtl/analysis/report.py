@@ -20,7 +20,6 @@ itself in ``<name>_files/``.
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 import math
@@ -32,6 +31,8 @@ from typing import Any, Sequence
 from raymtl.analysis.search_review import (figure_png, finished_rows, importance_figure, importance_values,
                                            normal_status, parallel_figure, replay_study)
 from raymtl import atomic
+from raymtl.analysis.sections import (FIGURE_ORDER, Image, Section, event_images,  # noqa: F401
+                                      format_cell as _fmt)
 from raymtl.errors import RaymtlError
 
 SECTIONS = ("summary", "best-so-far", "parallel-coordinates", "importances", "metrics", "figures")
@@ -39,52 +40,6 @@ TITLES = {"summary": "Search summary", "best-so-far": "Best score so far",
           "parallel-coordinates": "Parallel coordinates", "importances": "Parameter importances",
           "metrics": "Per-task metrics: best trials vs single-task baselines",
           "figures": "Figures of the best trial"}
-
-
-@dataclass
-class Image:
-    name: str
-    caption: str
-    png: bytes
-
-
-@dataclass
-class Section:
-    key: str
-    title: str
-    html: list[str] = field(default_factory=list)
-    md: list[str] = field(default_factory=list)
-    images: list[Image] = field(default_factory=list)
-
-    def text(self, html_text: str, md_text: str | None = None) -> None:
-        self.html.append(html_text)
-        self.md.append(md_text if md_text is not None else re.sub(r"<[^>]+>", "", html.unescape(html_text)))
-
-    def image(self, name: str, caption: str, png: bytes) -> None:
-        img = Image(name, caption, png)
-        self.images.append(img)
-        b64 = base64.b64encode(png).decode("ascii")
-        self.html.append(f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{b64}">'
-                         f"<figcaption>{html.escape(caption)}</figcaption></figure>")
-        self.md.append(f"![{caption}](IMAGES/{name}.png)")
-
-    def table(self, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-        h = "".join(f"<th>{html.escape(str(c))}</th>" for c in header)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(_fmt(c))}</td>" for c in r) + "</tr>" for r in rows)
-        self.html.append(f"<table><thead><tr>{h}</tr></thead><tbody>{body}</tbody></table>")
-        md = ["| " + " | ".join(str(c) for c in header) + " |", "|" + "---|" * len(header)]
-        md += ["| " + " | ".join(_fmt(c).replace("|", "\\|") for c in r) + " |" for r in rows]
-        self.md.append("\n".join(md))
-
-
-def _fmt(v: Any) -> str:
-    if v is None:
-        return "–"
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "–"
-        return f"{v:.4f}" if abs(v) < 1e4 else f"{v:.4g}"
-    return str(v)
 
 
 # ---- loading the experiment --------------------------------------------------------------------
@@ -165,15 +120,6 @@ def trial_tensorboard_dir(exp: Experiment, trial: str) -> Path | None:
         if trial in str(d.relative_to(exp.path)) and d.parent.name != "tensorboard" and d.parent != exp.path:
             return d
     return None
-
-
-def event_images(logdir: Path) -> dict[str, bytes]:
-    """tag -> PNG of the last image summary of every image tag (TensorBoard's own event reader)."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    acc = EventAccumulator(str(logdir), size_guidance={"images": 0})
-    acc.Reload()
-    return {tag: acc.Images(tag)[-1].encoded_image_string for tag in acc.Tags().get("images", [])}
 
 
 # ---- baselines -----------------------------------------------------------------------------------
@@ -332,10 +278,6 @@ def _metrics_section(exp: Experiment, baselines: list[tuple[str, dict[str, float
         s.text("<p>No single-task baselines: pass <code>--baseline RUN_DIR</code> (a <code>raymtl train</code> run "
                "of stl_bilstm / stl_cnn) or put runs under <code>EXPERIMENT_DIR/baselines/</code>.</p>")
     return s
-
-
-FIGURE_ORDER = ("review/learning_curves", "review/causal_effects", "review/alpha", "review/beta",
-                "review/confusion", "review/label_map")
 
 
 def _figures_section(exp: Experiment) -> Section:

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from raymtl.analysis.report import FIGURE_ORDER, Section, event_images
+from raymtl.analysis.sections import FIGURE_ORDER, Section, event_images
 from raymtl.errors import RaymtlError
 
 RUN_SECTIONS = ("summary", "metrics", "figures")
