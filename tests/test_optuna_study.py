@@ -85,6 +85,23 @@ def test_search_writes_an_optuna_study_and_resume_continues_it(shards, tmp_path)
     assert len(optuna.get_all_study_summaries(f"sqlite:///{exp / 'optuna.db'}")) == 1
 
 
+def test_multi_objective_search_has_a_pareto_front(shards, tmp_path):
+    from raymtl.tune import SearchOptions, run_search
+
+    over = [o for o in OVERRIDES if not o.startswith(("search.algorithm", "params.optim.lr", "scheduler."))]
+    run_search(SearchOptions(space=REPO / "search_spaces" / "absa_cmtl.yaml", num_samples=3, max_concurrent=1,
+                             storage=str(tmp_path), name="mo", num_cpus=2, max_failures=0, overrides=over + [
+                                 "train.epochs=2", "search.algorithm=nsga2", "scheduler.kind=fifo",
+                                 "params.optim.lr=[0.5, 0.05, 0.005]",
+                                 "objectives=[{metric: dev_score, mode: max}, {metric: train/seconds, mode: min}]"]))
+    study = optuna.load_study(study_name="mo", storage=f"sqlite:///{tmp_path / 'mo' / 'optuna.db'}")
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    trials = study.get_trials()
+    assert len(trials) == 3 and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    assert all(len(t.values) == 2 and t.values[1] > 0 for t in trials)  # train/seconds from the last epoch
+    assert 1 <= len(study.best_trials) <= 3  # the Pareto front
+
+
 def test_optuna_storage_url_and_an_existing_study(tmp_path):
     url = f"sqlite:///{tmp_path / 'shared.db'}"
     assert storage_url(tmp_path / "exp") == f"sqlite:///{(tmp_path / 'exp' / 'optuna.db').resolve()}"
@@ -130,3 +147,43 @@ def test_board_optuna_serves_the_study_on_localhost(tmp_path):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2)
     with pytest.raises(Exception, match="no Optuna study"):
         dashboard_cmd(tmp_path / "nowhere")
+
+
+def test_study_search_records_states_values_and_steps(tmp_path):
+    """Ray's searcher object itself (no Tune run) on a real SQLite study: what each ending records."""
+    from raymtl.search.optuna_search import StudySearch
+
+    url = f"sqlite:///{tmp_path / 'o.db'}"
+    storage = optuna.storages.RDBStorage(url)
+
+    def space(trial):
+        trial.suggest_float("x", 0, 1)
+
+    so = StudySearch(space=space, metric="dev_score", mode="max", storage=storage, study_name="so")
+    for tid in "abc":
+        so.suggest(tid)
+    so.on_trial_result("a", {"epoch": 1, "dev_score": 0.3})
+    so.on_trial_result("a", {"epoch": 2, "dev_score": 0.4})
+    so.on_trial_complete("a", {"epoch": 2, "dev_score": 0.4, "final": 1})
+    so.on_trial_complete("b", {"epoch": 1, "dev_score": 0.2})  # the result ASHA stopped it on
+    so.on_trial_complete("c", None, error=True)
+    a, b, c = optuna.load_study(study_name="so", storage=url).get_trials()
+    assert (a.state, a.value, a.intermediate_values) == (optuna.trial.TrialState.COMPLETE, 0.4, {1: 0.3, 2: 0.4})
+    assert (b.state, b.value, b.intermediate_values) == (optuna.trial.TrialState.PRUNED, 0.2, {1: 0.2})
+    assert (c.state, c.value) == (optuna.trial.TrialState.FAIL, None)
+    assert [t.user_attrs["raymtl_status"] for t in (a, b, c)] == ["terminated", "stopped_early", "failed"]
+
+    mo = StudySearch(space=space, metric=["dev_score", "train/seconds"], mode=["max", "min"], storage=storage,
+                     study_name="mo")
+    for tid in "abc":
+        mo.suggest(tid)
+    for tid, v, sec in (("a", 0.5, 3.0), ("b", 0.7, 5.0)):
+        mo.on_trial_result(tid, {"epoch": 1, "dev_score": v, "train/seconds": sec})
+        mo.on_trial_complete(tid, {"epoch": 1, "dev_score": v, "final": 1})  # no train/seconds: the last epoch's
+    mo.on_trial_result("c", {"epoch": 1, "dev_score": 0.1, "train/seconds": 1.0})
+    mo.on_trial_complete("c", {"epoch": 1, "dev_score": 0.1, "train/seconds": 1.0})
+    study = optuna.load_study(study_name="mo", storage=url)
+    a, b, c = study.get_trials()
+    assert a.values == [0.5, 3.0] and b.values == [0.7, 5.0]
+    assert c.state == optuna.trial.TrialState.FAIL and c.user_attrs["raymtl_status"] == "stopped_early"
+    assert sorted(t.number for t in study.best_trials) == [0, 1]  # the Pareto front of the two finished

@@ -24,8 +24,12 @@ log = logging.getLogger(__name__)
 
 class StudySearch(OptunaSearch):
     def on_trial_result(self, trial_id: str, result: dict) -> None:
-        if isinstance(self.metric, list) or result.get("final") or trial_id in self._completed_trials:
-            return  # multi-objective studies take no intermediate values; the closing report repeats the best
+        if result.get("final") or trial_id in self._completed_trials:
+            return  # the closing report repeats the best epoch's score
+        if isinstance(self.metric, list):  # no intermediate values in multi-objective studies: keep the latest
+            latest = self.__dict__.setdefault("_latest", {}).setdefault(trial_id, {})
+            latest.update({m: result[m] for m in self.metric if result.get(m) is not None})
+            return
         value = result.get(self.metric)
         if value is None or trial_id not in self._ot_trials:
             return
@@ -43,16 +47,20 @@ class StudySearch(OptunaSearch):
             self.on_trial_result(trial_id, result)
         ot_trial = self._ot_trials[trial_id]
         multi = isinstance(self.metric, list)
-        values = [(result or {}).get(m) for m in (self.metric if multi else [self.metric])]
+        # An objective the closing report lacks (e.g. train/seconds) is taken from the latest epoch.
+        latest = self.__dict__.get("_latest", {}).get(trial_id, {})
+        values = [(result or {}).get(m, latest.get(m)) for m in (self.metric if multi else [self.metric])]
         if error:
-            state, told = TrialState.FAIL, None
+            state, told, status = TrialState.FAIL, None, "failed"
         elif result and result.get("final") and all(v is not None for v in values):
-            state, told = TrialState.COMPLETE, (values if multi else values[0])
+            state, told, status = TrialState.COMPLETE, (values if multi else values[0]), "terminated"
         else:  # stopped before its closing report: the scheduler's early stop
-            # (Optuna prunes single-objective trials only; a stopped multi-objective trial has no values)
-            state, told = (TrialState.FAIL if multi else TrialState.PRUNED), None
+            # Optuna prunes single-objective trials only; a stopped multi-objective trial is kept off
+            # the Pareto front (its short training would look cheap there): FAIL, status stopped_early.
+            state, told, status = (TrialState.FAIL if multi else TrialState.PRUNED), None, "stopped_early"
         try:
             ot_trial.set_user_attr("ray_trial_id", trial_id)
+            ot_trial.set_user_attr("raymtl_status", status)
             self._ot_study.tell(ot_trial, told, state=state)
         except RuntimeError as e:
             # GridSampler.after_trial calls study.stop() once the grid is covered, which raises
