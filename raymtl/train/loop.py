@@ -581,6 +581,9 @@ class Runner:
         # A last report (every rank, no checkpoint) carries the test metrics to Ray Tune.
         self.reporter.report({"epoch": self.epoch, "dev_score": self.best_score, "best_dev_score": self.best_score,
                               "best_epoch": self.best_epoch + 1, "final": 1,
+                              # the last epoch's train/* too: a search's objective may be train/seconds
+                              **{k: v for k, v in (self.history[-1] if self.history else {}).items()
+                                 if k.startswith("train/")},
                               **{f"dev/{k}": v for k, v in summary["dev"].items()},
                               **{f"test/{k}": v for k, v in test.items()}}, None)
         return summary
