@@ -364,7 +364,7 @@ def interrupted_run(cfg, run_dir: Path, how: str, at_report: int = 2) -> dict[st
     def crashing_replace(a, b, *args, **kw):  # the process dies between the two renames
         replaced["n"] += 1
         real_replace(a, b, *args, **kw)
-        if replaced["n"] == 1 and Path(b).name == ".latest.old":
+        if replaced["n"] == 1 and Path(b).name.startswith(".latest.old-"):
             raise KeyboardInterrupt("killed between the renames (simulated)")
 
     class Reporter(LocalReporter):

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-__all__ = ["atomic_path", "new_dir", "swap_dir", "write_bytes", "write_json", "write_text", "write_yaml"]
+__all__ = ["atomic_path", "leftovers", "new_dir", "remove_leftovers", "swap_dir", "write_bytes", "write_json", "write_text", "write_yaml"]
 
 
 def _tmp_sibling(path: Path, suffix: str = "", stem: str | None = None) -> Path:
@@ -111,3 +111,25 @@ def new_dir(target: str | Path) -> Iterator[Path]:
         swap_dir(tmp, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def leftovers(target: str | Path, kind: str = "*") -> list[Path]:
+    """The siblings :func:`new_dir` and :func:`swap_dir` leave behind when their process dies mid-way,
+    newest first: temporaries (``kind="tmp"``, ``.NAME.tmp-*``) and old copies moved aside but not yet
+    removed (``kind="old"``, ``.NAME.old-*``; a whole previous version); ``"*"`` for both."""
+    target = Path(target)
+    if not target.parent.is_dir():
+        return []
+    kinds = ("tmp", "old") if kind == "*" else (kind,)
+    # glob.escape: a name with glob characters must match only itself
+    from glob import escape
+
+    found = [p for k in kinds for p in target.parent.glob(f".{escape(target.name)}.{k}-*")
+             if p.is_dir() and not p.is_symlink()]
+    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
+
+
+def remove_leftovers(target: str | Path) -> None:
+    """Remove :func:`leftovers` of ``target``; call it only while no other writer of ``target`` runs."""
+    for p in leftovers(target):
+        shutil.rmtree(p, ignore_errors=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 import stat
 
 import pytest
@@ -110,3 +111,28 @@ def test_a_failed_rename_puts_the_old_directory_back(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         atomic.swap_dir(new, target)
     assert (target / "keep").read_text() == "old"
+
+
+def test_leftovers_of_a_killed_swap_are_found_and_removed(tmp_path, monkeypatch):
+    target = tmp_path / "latest"
+    with atomic.new_dir(target) as d:
+        (d / "state.pt").write_text("epoch 1")
+    (tmp_path / "latest2").mkdir()  # another name's directory is none of target's leftovers
+    real = os.replace
+
+    def killed_after_first_rename(src, dst):
+        real(src, dst)
+        if ".old-" in Path(dst).name:
+            raise KeyboardInterrupt("killed between the renames")
+
+    monkeypatch.setattr(os, "replace", killed_after_first_rename)
+    with pytest.raises(KeyboardInterrupt):
+        with atomic.new_dir(target) as d:
+            (d / "state.pt").write_text("epoch 2")
+    monkeypatch.setattr(os, "replace", real)
+    assert not target.exists()
+    old = atomic.leftovers(target, "old")
+    assert len(old) == 1 and (old[0] / "state.pt").read_text() == "epoch 1"  # the whole previous version
+    assert atomic.leftovers(target, "tmp") == []  # new_dir removed its temporary
+    atomic.remove_leftovers(target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest2"]

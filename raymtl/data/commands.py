@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 import tempfile
 import urllib.request
 from pathlib import Path
 
+from raymtl import atomic
 from raymtl.data.manifest import Manifest
 from raymtl.data.options import options_help, parse_cli_options
 from raymtl.data.prepare import DEFAULT_ROWS_PER_SHARD, prepare
@@ -90,8 +90,9 @@ def download_file(url: str, dest: Path, sha256: str, member: str | None = None) 
     """Download ``url`` (or the archive member ``member`` of it, matched by base name) to ``dest``
     through a temporary file, verifying the sha256 of the file before the rename."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{dest.name}.") as tmp:
-        got = Path(tmp) / "download"
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=f".{dest.name}.") as scratch, \
+            atomic.atomic_path(dest) as tmp:  # renamed to dest only if the block raises nothing
+        got = Path(scratch) / "download" if member is not None else tmp
         digest = _fetch(url, got)
         if member is not None:
             import zipfile
@@ -101,15 +102,13 @@ def download_file(url: str, dest: Path, sha256: str, member: str | None = None) 
                     names = [n for n in zf.namelist() if Path(n).name == Path(member).name]
                     if not names:
                         raise DataError(f"archive has no member {member!r}", file=url, field="member")
-                    extracted = Path(tmp) / "member"
-                    with zf.open(names[0]) as src, open(extracted, "wb") as out:
+                    with zf.open(names[0]) as src, open(tmp, "wb") as out:
                         shutil.copyfileobj(src, out)
             except zipfile.BadZipFile:
                 raise DataError("not a zip archive", file=url, field="member") from None
-            got, digest = extracted, sha256_file(extracted)
+            digest = sha256_file(tmp)
         if digest != sha256:
             raise DataError(f"checksum mismatch: got {digest}, expected {sha256}", file=url, field="sha256")
-        os.replace(got, dest)
     return dest
 
 

@@ -143,7 +143,7 @@ def prepare(entry: DatasetEntry, source: Path, out_root: Path, *,
     # JSON-normalised (int keys -> str), as the manifest stores them, so a re-run compares equal
     opts = json.loads(json.dumps({**opts, "_source_dir": str(source.resolve())}))
     with _lock(out_root / f".{name}.lock"):
-        _remove_leftovers(out_root, name)
+        atomic.remove_leftovers(out_root / name)  # of a killed prepare: the lock is held, none is live
         if not force:
             old = _is_up_to_date(target, entry.name, opts, rows_per_shard)
             if old is not None:
@@ -255,17 +255,6 @@ def _check_path_name(name: object, what: str, source: Path) -> None:
         raise DataError(str(e).split(": ", 1)[-1], file=source, field=what) from None
 
 
-def _remove_leftovers(out_root: Path, name: str) -> None:
-    """Temporary and old directories of ``name`` left by a killed prepare (the lock is held, so no
-    live prepare of ``name`` owns them)."""
-    if not out_root.is_dir():
-        return
-    for pattern in (f".{name}.tmp-*", f".{name}.old-*"):
-        for leftover in out_root.glob(pattern):  # ``name`` passed check_name: no glob characters
-            if leftover.is_dir() and not leftover.is_symlink():
-                shutil.rmtree(leftover, ignore_errors=True)
-
-
 def _check_replaceable(target: Path) -> None:
     if target.is_symlink() or (target.exists() and not (target / MANIFEST_NAME).is_file()):
         raise DataError("exists and is not a raymtl shard directory (no manifest.json); refusing to replace it",
@@ -276,4 +265,4 @@ def _swap_into_place(tmp: Path, target: Path) -> None:
     """Replace ``target`` by ``tmp`` with renames only (raymtl.atomic.swap_dir), so readers never
     see a mix. Only a directory that carries a raymtl manifest is ever replaced."""
     _check_replaceable(target)
-    atomic.swap_dir(tmp, target)  # the old copy becomes .NAME.old-*, which _remove_leftovers knows
+    atomic.swap_dir(tmp, target)  # a killed swap leaves .NAME.old-*: atomic.remove_leftovers

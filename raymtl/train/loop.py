@@ -15,6 +15,7 @@ import io
 import json
 import math
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,24 +91,16 @@ class LocalReporter:
         self.history.append(dict(metrics))
         if checkpoint_dir is not None:
             target = self.run_dir / "checkpoints" / "latest"
-            tmp = target.with_name(".latest.tmp")
-            import shutil
-
-            shutil.rmtree(tmp, ignore_errors=True)
-            shutil.copytree(checkpoint_dir, tmp)
-            old = target.with_name(".latest.old")
-            if target.exists():
-                os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
+            atomic.remove_leftovers(target)  # of a writer killed mid-swap; this reporter is the run's only one
+            with atomic.new_dir(target) as tmp:
+                shutil.copytree(checkpoint_dir, tmp, dirs_exist_ok=True)
 
     def latest_checkpoint(self) -> Path | None:
         p = self.run_dir / "checkpoints" / "latest"
         if (p / STATE_FILE).exists():
             return p
-        # Interrupted between the two renames of report(): the previous checkpoint is still whole.
-        old = p.with_name(".latest.old")
-        return old if (old / STATE_FILE).exists() else None
+        # Killed between the two renames of the swap: the previous checkpoint is whole, moved aside.
+        return next((old for old in atomic.leftovers(p, "old") if (old / STATE_FILE).exists()), None)
 
 
 def _unwrap(model: torch.nn.Module) -> MTLModel:
