@@ -64,7 +64,8 @@ def local_run(cfg, run_dir: Path, reporter=None) -> dict[str, Any]:
     """A straight run in this process (no Ray), the reference a faulty run must match."""
     import torch
 
-    from raymtl.train.loop import LocalReporter, Runner
+    from raymtl.train.loop import Runner
+    from raymtl.train.reporter import LocalReporter
     from raymtl.train.trainer import validate
 
     torch.set_num_threads(1)
@@ -342,7 +343,8 @@ def interrupted_run(cfg, run_dir: Path, how: str, at_report: int = 2) -> dict[st
     import torch
 
     import raymtl.train.loop as loop
-    from raymtl.train.loop import LocalReporter, Runner
+    from raymtl.train.loop import Runner
+    from raymtl.train.reporter import LocalReporter
 
     calls = {"report": 0}
     real_save, real_copytree, real_replace = torch.save, shutil.copytree, os.replace
@@ -408,7 +410,8 @@ def loop_validate(cfg):
 def scenario_checkpoint(work: Path, *, epochs: int = 3) -> dict[str, Any]:
     import torch
 
-    from raymtl.train.loop import LocalReporter, Runner
+    from raymtl.train.loop import Runner
+    from raymtl.train.reporter import LocalReporter
 
     torch.set_num_threads(1)
     cfg = tiny_config(epochs)

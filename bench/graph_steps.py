@@ -65,7 +65,7 @@ class Stepper:
     """A model + optimiser doing the trainer's step on given batches, timed per step."""
 
     def __init__(self, cfg, model):
-        from raymtl.train.loop import build_optimizer
+        from raymtl.train.build import build_optimizer
 
         self.cfg, self.model = cfg, model.train()
         self.opt = build_optimizer(cfg, model.parameters())
@@ -117,7 +117,7 @@ def measure_graph(steps: int = 8, repeats: int = 3, worst_case: bool = True, con
     from graph_reference import use_reference
     from raymtl.train.config import TrainConfig
     from raymtl.train.data import TrainData
-    from raymtl.train.loop import build_model
+    from raymtl.train.build import build_model
     from raymtl.train.trainer import validate
 
     torch.set_num_threads(1)

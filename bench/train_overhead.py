@@ -93,7 +93,7 @@ def plain_loop(cfg, locations: dict[str, str]) -> dict[str, Any]:
     load = os.getloadavg()[0]
     from raymtl.data.batching import BucketBatchSampler
     from raymtl.train.data import TrainData
-    from raymtl.train.loop import build_model, build_optimizer
+    from raymtl.train.build import build_model, build_optimizer
     from raymtl.train.schedules import Schedule
 
     torch.set_num_threads(1)
@@ -136,7 +136,8 @@ def plain_loop(cfg, locations: dict[str, str]) -> dict[str, Any]:
 def local_runner(cfg, locations: dict[str, str], run_dir: Path) -> dict[str, Any]:
     import torch
 
-    from raymtl.train.loop import LocalReporter, Runner
+    from raymtl.train.loop import Runner
+    from raymtl.train.reporter import LocalReporter
 
     torch.set_num_threads(1)
     load = os.getloadavg()[0]
@@ -257,7 +258,6 @@ def overhead_rows(out: dict[str, Any]) -> list[dict]:
     for key, path in (("ray1", "ddp_1"), ("ray2", "ddp_2")):
         if out.get(key):
             rows.append(row("examples_per_s", path, out[key]["examples_per_s"], "examples/s"))
-    d = out.get("derived", {})
     # The trial rows of both paths come from the `tune` section, measured side by side.
     return rows
 

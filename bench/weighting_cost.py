@@ -30,7 +30,8 @@ def measure(method: str, steps: int, epochs: int, vectors: str) -> dict:
     import torch
 
     from raymtl.train.config import TrainConfig
-    from raymtl.train.loop import LocalReporter, Runner
+    from raymtl.train.loop import Runner
+    from raymtl.train.reporter import LocalReporter
     from raymtl.train.trainer import validate
 
     torch.set_num_threads(1)

@@ -7,7 +7,6 @@ input line, unknown name) print one clear line naming the file/key and exit with
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 

@@ -19,7 +19,6 @@ This module knows Ray Tune, Optuna and search spaces; model internals stay in th
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys

@@ -46,7 +46,8 @@ def straight_run(cfg, tmp_path: Path) -> dict:
 # ---- interrupted checkpoint writes (no Ray) ----------------------------------------------------
 @pytest.mark.parametrize("how", ["save", "copy", "rename"])
 def test_interrupted_checkpoint_write_keeps_the_previous_one(shards, tmp_path, how):
-    from raymtl.train.loop import LocalReporter, Runner
+    from raymtl.train.loop import Runner
+    from raymtl.train.reporter import LocalReporter
 
     cfg = chaos.tiny_config(2, "data.max_train_examples=64", "data.max_eval_examples=32")
     out = chaos.interrupted_run(cfg, tmp_path / "run", how, at_report=2)

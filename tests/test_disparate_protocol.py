@@ -76,7 +76,7 @@ def test_stance_trains_on_the_whole_subtask_a_file_and_the_loop_sets_term_distri
     # the tweets moved from dev into training are in the (random-embedding) vocabulary
     dev_words = {w.lower() for w, _ in data.split_counts("semeval16-stance", "dev")}
     assert all(data.vocab.id(w) > 1 for w in dev_words)
-    from raymtl.train.loop import build_model
+    from raymtl.train.build import build_model
 
     model = build_model(cfg, data, log=lambda _m: None)
     dists = model.task_term_dists

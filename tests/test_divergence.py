@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from raymtl.train.config import TrainConfig
-from raymtl.train.loop import DivergenceError, LocalReporter, NonFiniteLossError, Runner
+from raymtl.train.faults import DivergenceError, NonFiniteLossError
+from raymtl.train.loop import Runner
+from raymtl.train.reporter import LocalReporter
 from raymtl.train.trainer import validate
 
 REPO = Path(__file__).resolve().parent.parent

@@ -194,7 +194,8 @@ def test_causal_eq21_loop_loss_is_the_lambda_weighted_sum(shards_root, tmp_path,
     """L_MT = Σ_k λ_k L_k (causal-mtl eq. 21; graph-mtl eq. 14): the loop's train/loss is that sum
     of its per-task losses, epoch means being linear in the per-step values."""
     from raymtl.train.config import TrainConfig
-    from raymtl.train.loop import LocalReporter, Runner
+    from raymtl.train.loop import Runner
+    from raymtl.train.reporter import LocalReporter
     from raymtl.train.trainer import validate
 
     monkeypatch.setenv("RAYMTL_SHARDS_DIR", str(shards_root("semeval14-restaurants")))

@@ -14,7 +14,9 @@ import pytest
 import torch
 
 from raymtl.train.config import TrainConfig
-from raymtl.train.loop import EmptyBatchError, LocalReporter, NonFiniteLossError, Runner
+from raymtl.train.faults import EmptyBatchError, NonFiniteLossError
+from raymtl.train.loop import Runner
+from raymtl.train.reporter import LocalReporter
 from raymtl.train.trainer import validate
 
 REPO = Path(__file__).resolve().parent.parent

@@ -315,7 +315,8 @@ def test_chunking_corpus_trains_an_mtl_model_with_pos_scored_by_accuracy(chunkin
     reported as accuracy (no span F1 of POS tags), chunk as span F1, and mean/main averages those."""
     from raymtl.train.config import TrainConfig
     from raymtl.train.data import resolve_shards
-    from raymtl.train.loop import LocalReporter, Runner
+    from raymtl.train.loop import Runner
+    from raymtl.train.reporter import LocalReporter
 
     monkeypatch.setenv("RAYMTL_REVIEW", "0")
     folder, _ = chunking

@@ -123,7 +123,8 @@ def checkpoint(shards_root, monkeypatch, tmp_path):
     """A real one-epoch checkpoint directory (LocalReporter's checkpoints/latest)."""
     monkeypatch.setenv("RAYMTL_SHARDS_DIR", str(shards_root("semeval14-restaurants")))
     monkeypatch.setenv("RAYMTL_REVIEW", "0")  # no TensorBoard review figures
-    from raymtl.train.loop import LocalReporter, Runner
+    from raymtl.train.loop import Runner
+    from raymtl.train.reporter import LocalReporter
     from raymtl.train.trainer import validate
 
     cfg = TrainConfig.load(REPO / "configs" / "absa_cmtl.yaml", [
@@ -140,7 +141,7 @@ def checkpoint(shards_root, monkeypatch, tmp_path):
 def test_tampered_checkpoints_are_not_unpickled(checkpoint, tmp_path):
     from raymtl.analysis.commands import load_checkpoint
     from raymtl.train.checkpoint import CheckpointError
-    from raymtl.train.loop import BEST_FILE, STATE_FILE
+    from raymtl.train.checkpoint import BEST_FILE, STATE_FILE
 
     runner, ckpt = checkpoint
     marker = tmp_path / PAYLOAD_MARKER
@@ -173,7 +174,7 @@ def test_a_poisoned_checkpoint_to_resume_from_fails_once_before_ray_starts(check
     import subprocess
     import sys
 
-    from raymtl.train.loop import STATE_FILE
+    from raymtl.train.checkpoint import STATE_FILE
 
     _, ckpt = checkpoint
     storage = tmp_path / "storage"
@@ -282,7 +283,7 @@ def test_resume_check_finds_a_poisoned_checkpoint_of_any_trial(checkpoint, tmp_p
     import shutil
 
     from raymtl.train.checkpoint import CheckpointError, check_resume_checkpoints
-    from raymtl.train.loop import BEST_FILE
+    from raymtl.train.checkpoint import BEST_FILE
 
     _, ckpt = checkpoint
     exp = tmp_path / "exp"
@@ -321,7 +322,7 @@ def test_effects_on_a_poisoned_checkpoint_is_one_line_exit_2(checkpoint, tmp_pat
     import subprocess
     import sys
 
-    from raymtl.train.loop import BEST_FILE
+    from raymtl.train.checkpoint import BEST_FILE
 
     _, ckpt = checkpoint
     marker = tmp_path / PAYLOAD_MARKER

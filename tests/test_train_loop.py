@@ -10,7 +10,9 @@ import pytest
 
 from raymtl.errors import ConfigError, DataError
 from raymtl.train.config import TrainConfig
-from raymtl.train.loop import LocalReporter, NonFiniteLossError, Runner
+from raymtl.train.faults import NonFiniteLossError
+from raymtl.train.loop import Runner
+from raymtl.train.reporter import LocalReporter
 from raymtl.train.trainer import validate
 
 REPO = Path(__file__).resolve().parent.parent

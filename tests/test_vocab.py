@@ -102,7 +102,8 @@ def test_checkpoint_of_a_train_only_vocabulary_still_loads(shards_root, tmp_path
     import json
 
     from raymtl.analysis.commands import load_checkpoint
-    from raymtl.train.loop import LocalReporter, Runner
+    from raymtl.train.loop import Runner
+    from raymtl.train.reporter import LocalReporter
     from raymtl.train.trainer import validate
 
     monkeypatch.setenv("RAYMTL_SHARDS_DIR", str(shards_root("semeval14-restaurants")))

@@ -210,7 +210,8 @@ def tiny(path: str, *overrides: str, acd: float = 1.0) -> TrainConfig:
 
 
 def fit(cfg: TrainConfig, run_dir: Path, reporter=None) -> dict:
-    from raymtl.train.loop import LocalReporter, Runner
+    from raymtl.train.loop import Runner
+    from raymtl.train.reporter import LocalReporter
     from raymtl.train.trainer import validate
 
     locations = validate(cfg, log=lambda m: None)
@@ -253,7 +254,7 @@ def test_fixed_with_unit_lambdas_is_equal_and_lambda_matters(shards, tmp_path):
 
 @pytest.mark.parametrize("name", ["uw", "dwa", "gradnorm"])
 def test_method_state_resumes(name, shards, tmp_path):
-    from raymtl.train.loop import LocalReporter
+    from raymtl.train.reporter import LocalReporter
 
     class Stop(Exception):
         pass

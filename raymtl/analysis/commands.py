@@ -137,7 +137,8 @@ def load_checkpoint(path: str | Path, *, log: Callable[[str], None] = lambda _m:
     import torch
 
     from raymtl.train.checkpoint import load_tensors
-    from raymtl.train.loop import BEST_FILE, STATE_FILE, build_model
+    from raymtl.train.build import build_model
+    from raymtl.train.checkpoint import BEST_FILE, STATE_FILE
 
     d = find_checkpoint(path)
     cfg = TrainConfig.from_dict(json.loads((d / "config.json").read_text()), file=d / "config.json")

@@ -54,7 +54,7 @@ def _summary(m: Manifest, where: str) -> None:
     print(f"\n{m.name}  ({'joint' if m.joint else 'disjoint'}; schema v{m.schema_version}; created {m.created})")
     print(f"location: {where}")
     total = sum(sh.bytes for s in m.splits.values() for sh in s.shards)
-    print(f"splits: " + ", ".join(f"{s} {i.rows} rows/{len(i.shards)} shards" for s, i in m.splits.items())
+    print("splits: " + ", ".join(f"{s} {i.rows} rows/{len(i.shards)} shards" for s, i in m.splits.items())
           + f"  ({total / 1e6:.1f} MB)")
     print(f"vocabulary: {len(m.vocab)} token types (train)")
     for t in m.tasks:

@@ -10,132 +10,33 @@ Determinism: batch order depends only on (seed, epoch) and every epoch reseeds t
 
 from __future__ import annotations
 
-import copy
-import io
 import json
 import math
-import os
-import shutil
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Callable, Iterator
 
 import torch
 import torch.distributed as dist
 
 from raymtl import atomic
-from raymtl.data.batching import BucketBatchSampler, padding_efficiency
+from raymtl.data.batching import BucketBatchSampler
 from raymtl.errors import RaymtlError
-from raymtl.models.base import MTLModel, StepContext
-from raymtl.models.registry import default_registry as default_architectures
+from raymtl.models.base import MTLModel
+from raymtl.train.build import build_model, build_optimizer
+from raymtl.train.checkpoint import BEST_FILE, STATE_FILE, load_tensors, remove_restore_copy, staging_dir
 from raymtl.train.config import TrainConfig
 from raymtl.train.data import Stream, TrainData
+from raymtl.train.faults import DivergenceError, EmptyBatchError, NonFiniteLossError, chaos_beat
 from raymtl.train.metrics import MetricTracker, main_metric_name
+from raymtl.train.reporter import Reporter
 from raymtl.train.sampling import TaskSampler, pass_epoch
 from raymtl.train.schedules import Schedule
 from raymtl.train.weighting import WeightingStep, build_weighting, split_parameters
 
-from raymtl.train.checkpoint import (BEST_FILE, STATE_FILE, load_tensors, remove_restore_copy,  # noqa: F401
-                                     staging_dir)
-
-
-class NonFiniteLossError(RaymtlError):
-    """The loss or the gradients became NaN/inf (the run stops; the last good checkpoint stays)."""
-
-
-class DivergenceError(NonFiniteLossError):
-    """The training loss grew past ``train.diverge_factor`` times its start, or every batch of an epoch
-    was skipped: the run failed (it is not reported as a success with a meaningless score)."""
-
-
-class EmptyBatchError(RaymtlError):
-    """A training batch had no examples or no tokens (the run stops unless told to skip such batches)."""
-
-
-CHAOS_DIR_ENV = "RAYMTL_CHAOS_DIR"  # fault-injection tests/bench only: where workers write heartbeats
-CHAOS_DELAY_ENV = "RAYMTL_CHAOS_STEP_DELAY"  # ... and seconds to sleep per step (to be killed mid-epoch)
-
-
-def chaos_beat(run_dir: Path, rank: int, event: str, **fields: Any) -> None:
-    """Append a heartbeat (pid, event, epoch/step) to ``$RAYMTL_CHAOS_DIR``; a no-op when it is unset.
-
-    Lets tests/bench/chaos.py find a live worker's pid and kill it mid-epoch (tests/test_chaos.py).
-    """
-    where = os.environ.get(CHAOS_DIR_ENV)
-    if not where:
-        return
-    rec = {"event": event, "pid": os.getpid(), "rank": rank, "run": Path(run_dir).name, "time": time.time(),
-           **fields}
-    with open(Path(where) / f"{Path(run_dir).name}-rank{rank}.jsonl", "a") as f:
-        f.write(json.dumps(rec, default=str) + "\n")
-    delay = float(os.environ.get(CHAOS_DELAY_ENV) or 0)
-    if event == "step" and delay > 0:
-        time.sleep(delay)
-
-
-class Reporter(Protocol):
-    def report(self, metrics: dict[str, Any], checkpoint_dir: Path | None) -> None: ...
-
-    def latest_checkpoint(self) -> Path | None: ...
-
-
-@dataclass
-class LocalReporter:
-    """Keeps the latest checkpoint under ``run_dir/checkpoints`` and the metric history in memory."""
-
-    run_dir: Path
-    history: list[dict[str, Any]] = field(default_factory=list)
-
-    def report(self, metrics: dict[str, Any], checkpoint_dir: Path | None) -> None:
-        self.history.append(dict(metrics))
-        if checkpoint_dir is not None:
-            target = self.run_dir / "checkpoints" / "latest"
-            atomic.remove_leftovers(target)  # of a writer killed mid-swap; this reporter is the run's only one
-            with atomic.new_dir(target) as tmp:
-                shutil.copytree(checkpoint_dir, tmp, dirs_exist_ok=True)
-
-    def latest_checkpoint(self) -> Path | None:
-        p = self.run_dir / "checkpoints" / "latest"
-        if (p / STATE_FILE).exists():
-            return p
-        # Killed between the two renames of the swap: the previous checkpoint is whole, moved aside.
-        return next((old for old in atomic.leftovers(p, "old") if (old / STATE_FILE).exists()), None)
-
 
 def _unwrap(model: torch.nn.Module) -> MTLModel:
     return model.module if hasattr(model, "module") else model  # type: ignore[return-value]
-
-
-def build_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
-    o = cfg.optim
-    params = [p for p in params if p.requires_grad]
-    if o.name == "adam":
-        return torch.optim.Adam(params, lr=o.lr, weight_decay=o.weight_decay)
-    if o.name == "adamw":
-        return torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay)
-    if o.name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=o.lr, weight_decay=o.weight_decay, momentum=o.momentum)
-    if o.name == "adadelta":
-        return torch.optim.Adadelta(params, lr=o.lr, weight_decay=o.weight_decay)
-    return torch.optim.SGD(params, lr=o.lr, weight_decay=o.weight_decay, momentum=o.momentum)
-
-
-def build_model(cfg: TrainConfig, data: TrainData, *, log: Callable[[str], None] = print) -> MTLModel:
-    vectors = None
-    log(data.vocab_summary())
-    if data.vector_table is not None:
-        from raymtl.data.vectors import align_vectors
-
-        aligned = align_vectors(data.vector_table, data.vocab, seed=cfg.train.seed)
-        log(f"vectors: {aligned.summary()}")
-        log(data.vector_coverage)
-        vectors = aligned.weights
-    torch.manual_seed(cfg.train.seed)
-    model = default_architectures().build(cfg.arch, cfg.arch_params, data.specs, len(data.vocab), vectors=vectors)
-    if getattr(getattr(model, "cfg", None), "diversity_features", False):  # disparate-label-spaces §3.5
-        model.set_task_term_distributions(data.term_distributions())
-    return model
 
 
 class Runner:
