@@ -449,7 +449,8 @@ class Run:
 def train_one(run: Run, work: Path) -> dict[str, Any]:
     import torch
 
-    from raymtl.train.loop import LocalReporter, Runner
+    from raymtl.train.loop import Runner
+    from raymtl.train.reporter import LocalReporter
     from raymtl.train.trainer import validate
 
     class TimedRunner(Runner):  # the seconds spent evaluating (dev every epoch, test once), for budgeting
