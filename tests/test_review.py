@@ -211,8 +211,9 @@ def test_report_has_every_section_with_embedded_images(report):
         assert f'<section id="{key}">' in text and TITLES[key] in text
     sections = dict(re.findall(r'<section id="([^"]+)">(.*?)</section>', text, flags=re.S))
     images = {k: re.findall(r'src="data:image/png;base64,([^"]+)"', v) for k, v in sections.items()}
-    for key in ("best-so-far", "parallel-coordinates", "importances"):
+    for key in ("best-so-far", "parallel-coordinates", "importances", "weights"):
         assert len(images[key]) == 1, key
+    assert "<code>fixed</code>" in sections["weights"] and "<th>acd</th><th>ate</th>" in sections["weights"]
     assert len(images["figures"]) >= 5  # learning curves, causal effects, 2 confusion matrices, label map
     for blobs in images.values():
         assert all(base64.b64decode(b).startswith(PNG) for b in blobs)
@@ -465,6 +466,11 @@ def test_report_board_and_effects_on_a_train_run(train_run, tmp_path, capsys):
     assert list(sections) == list(RUN_SECTIONS) and all(RUN_TITLES[k] in text for k in RUN_SECTIONS)
     results = json.loads((train_run / "results.json").read_text())
     assert f"<td>ate/main</td><td>{results['dev']['ate/main']:.4f}</td>" in sections["metrics"]
+    # fixed λ: each epoch's row holds the config's task weights, as the loop recorded them
+    lam = {t["name"]: t["weight"] for t in results["config"]["tasks"]}
+    for h in results["history"]:
+        assert f"<td>{h['epoch']}</td><td>{lam['acd']:.4f}</td><td>{lam['ate']:.4f}</td>" in sections["weights"]
+    assert len(re.findall(r'src="data:image/png;base64,', sections["weights"])) == 1
     figures = re.findall(r'src="data:image/png;base64,([^"]+)"', sections["figures"])
     assert len(figures) >= 4 and all(base64.b64decode(b).startswith(PNG) for b in figures)
     assert out.with_suffix(".md").read_text().startswith("# raymtl run report: smoke")

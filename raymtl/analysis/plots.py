@@ -122,6 +122,21 @@ def learning_curves(history: Sequence[Mapping[str, Any]], *, title: str = "") ->
     return fig
 
 
+def weight_curves(history: Sequence[Mapping[str, Any]], *, title: str = "") -> Figure:
+    """Each task's mean loss weight per epoch (the loop's ``weighting/<task>``)."""
+    fig = new_figure(6.0, 3.6)
+    ax = fig.add_subplot(1, 1, 1)
+    epochs = [h.get("epoch", i + 1) for i, h in enumerate(history)]
+    for k in sorted({k for h in history for k in h if k.startswith("weighting/")}):
+        ax.plot(epochs, [_num(h.get(k)) for h in history], marker="o", ms=3, label=k[len("weighting/"):])
+    ax.set(xlabel="epoch", ylabel="mean loss weight", title=title or "loss weight per task")
+    if ax.lines:
+        ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
 def _num(v: Any) -> float:
     try:
         return float(v)

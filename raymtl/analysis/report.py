@@ -35,11 +35,11 @@ from raymtl.analysis.sections import (FIGURE_ORDER, Image, Section, event_images
                                       format_cell as _fmt)
 from raymtl.errors import RaymtlError
 
-SECTIONS = ("summary", "best-so-far", "parallel-coordinates", "importances", "metrics", "figures")
+SECTIONS = ("summary", "best-so-far", "parallel-coordinates", "importances", "metrics", "weights", "figures")
 TITLES = {"summary": "Search summary", "best-so-far": "Best score so far",
           "parallel-coordinates": "Parallel coordinates", "importances": "Parameter importances",
           "metrics": "Per-task metrics: best trials vs single-task baselines",
-          "figures": "Figures of the best trial"}
+          "weights": "Loss weights per task per epoch (best trial)", "figures": "Figures of the best trial"}
 
 
 # ---- loading the experiment --------------------------------------------------------------------
@@ -316,7 +316,21 @@ p,figcaption,td{overflow-wrap:anywhere}
 def build_sections(exp: Experiment, baselines: list[tuple[str, dict[str, float]]], top: int = 3) -> list[Section]:
     par, imp = _optuna_sections(exp)
     return [_summary_section(exp), _best_so_far_section(exp), par, imp, _metrics_section(exp, baselines, top),
-            _figures_section(exp)]
+            _weights_section(exp), _figures_section(exp)]
+
+
+def _weights_section(exp: Experiment) -> Section:
+    """The best trial's loss weights per task per epoch (its results.json, beside its event files)."""
+    from raymtl.analysis.run_report import load_run, weights_section
+
+    trial = exp.summary.get("best_trial")
+    tb = trial_tensorboard_dir(exp, str(trial)) if trial else None
+    if tb is not None and (tb.parent / "results.json").is_file():
+        s = weights_section(load_run(tb.parent), whose=f"the best trial ({trial})")
+    else:
+        s = weights_section({}, whose="the best trial (its results.json was not found)")
+    s.title = TITLES["weights"]
+    return s
 
 
 def render_html(title: str, sections: Sequence[Section]) -> str:

@@ -17,9 +17,9 @@ from typing import Any
 from raymtl.analysis.sections import FIGURE_ORDER, Section, event_images
 from raymtl.errors import RaymtlError
 
-RUN_SECTIONS = ("summary", "metrics", "figures")
+RUN_SECTIONS = ("summary", "metrics", "weights", "figures")
 RUN_TITLES = {"summary": "Run summary", "metrics": "Per-task metrics (dev at the best epoch, test)",
-              "figures": "Figures of the run"}
+              "weights": "Loss weights per task per epoch", "figures": "Figures of the run"}
 
 
 def is_run_dir(path: Path) -> bool:
@@ -75,6 +75,27 @@ def _metrics(run: dict[str, Any], baselines: list[tuple[str, dict[str, float]]])
     return s
 
 
+def weights_section(run: dict[str, Any], *, whose: str = "the run") -> Section:
+    """Each task's mean loss weight per epoch (``train.weighting``: fixed λ, or what uw, dwa, gradnorm,
+    pcgrad, cagrad made of it), as a table and a figure, from a run's results.json."""
+    from raymtl.analysis.plots import png_bytes, weight_curves
+
+    s = Section("weights", RUN_TITLES["weights"])
+    history = [h for h in run.get("history") or [] if isinstance(h, dict)]
+    tasks = sorted({k[len("weighting/"):] for h in history for k in h if k.startswith("weighting/")})
+    method = ((run.get("config") or {}).get("train") or {}).get("weighting", {}).get("method", "fixed")
+    if not tasks:
+        s.text(f"<p>No per-task loss weights in the history of {html.escape(whose)}.</p>")
+        return s
+    s.text(f"<p>Method <code>{html.escape(str(method))}</code> (<code>train.weighting.method</code>) in "
+           f"{html.escape(whose)}: the mean weight each task's loss got in each epoch (for pcgrad/cagrad, the "
+           "weights before the gradient projection).</p>")
+    s.table(["epoch"] + tasks, [[h.get("epoch", i + 1)] + [h.get(f"weighting/{t}") for t in tasks]
+                                for i, h in enumerate(history)])
+    s.image("loss_weights", "loss weight per task and epoch", png_bytes(weight_curves(history)))
+    return s
+
+
 def _figures(run_dir: Path) -> Section:
     s = Section("figures", RUN_TITLES["figures"])
     tb = run_dir / "tensorboard"
@@ -92,4 +113,4 @@ def _figures(run_dir: Path) -> Section:
 
 def run_sections(run_dir: Path, baselines: list[tuple[str, dict[str, float]]]) -> list[Section]:
     run = load_run(run_dir)
-    return [_summary(run), _metrics(run, baselines), _figures(Path(run_dir))]
+    return [_summary(run), _metrics(run, baselines), weights_section(run), _figures(Path(run_dir))]
