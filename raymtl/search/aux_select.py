@@ -58,6 +58,7 @@ from raymtl.search.aux_space import (SINGLE_ARCH, base_config, build_space, chec
                                      resolve_single_arch, split_refs, trial_config)
 from raymtl.search.aux_stats import (MAIN_ONLY, MARGINAL_RULE, NOISE_RULE, aux_importances, differs,  # noqa: F401
                                      label, marginal_effects, mean_std, short_name, summarise)
+from raymtl.search.lifecycle import quiet_ray
 from raymtl.search.schedule_report import write_schedule_report  # noqa: F401
 
 STRATEGIES = ("exhaustive", "tpe", "halving")
@@ -163,7 +164,7 @@ def _run_points(ctx: _Ctx, points: list[dict], phase: str) -> int:
     cb = ledger_callback_cls()(str(ctx.exp_dir), list(ctx.opts.pool), pts, phase, name, ctx.test_key)
     atomic.write_json(ctx.exp_dir / f"{name}.points.json", pts)
     print(f"{name}: {len(pts)} trial(s), {ctx.concurrency} at once")
-    rt.quiet_ray()
+    quiet_ray()
     tuner = tune.Tuner(
         tune.with_resources(trainable, request),
         param_space={"point": tune.grid_search(list(range(len(pts))))},
@@ -215,7 +216,7 @@ def _run_search(ctx: _Ctx, n: int, replay: list[dict]) -> int:
                                         str(ctx.exp_dir / "train"), ctx.opts.max_failures, str(ctx.exp_dir / name))
     print(f"{name}: {n} TPE trial(s){' with ASHA' if ctx.opts.strategy == 'halving' else ''}, "
           f"{ctx.concurrency} at once ({len(replay)} earlier trial(s) replayed into TPE)")
-    rt.quiet_ray()
+    quiet_ray()
     tuner = tune.Tuner(
         tune.with_resources(trainable, request),
         tune_config=tune.TuneConfig(search_alg=searcher, scheduler=rt.build_scheduler(ctx.space, ctx.space.scheduler.max_t + 1),
