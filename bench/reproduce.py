@@ -169,8 +169,14 @@ BEKOULIS = "Bekoulis et al. 2018 (multi-head selection), CoNLL04, strict setting
 JERE = Suite(
     "jere", "conll04_cmtl.yaml",
     [Metric("ner", "ner/f1", "span_f1"), Metric("re", "re/f1", "micro_f1")],
-    [Model(k, lab, k, paper={"ner": 83.9, "re": 62.04}, paper_row=BEKOULIS)
-     for k, lab in (("stl_bilstm", "STL BiLSTM"), ("hmtl", "HMTL"), ("cmtl", "CMTL"))],
+    [*[Model(k, lab, k, paper={"ner": 83.9, "re": 62.04}, paper_row=BEKOULIS)
+       for k, lab in (("stl_bilstm", "STL BiLSTM"), ("hmtl", "HMTL"), ("cmtl", "CMTL"))],
+     # ablations toward Bekoulis et al.'s tagger: a character CNN (it reads the cased word; the GloVe lookup
+     # stays lowercased, the vectors are uncased), then also a CRF
+     Model("cmtl+char", "CMTL + char CNN (ablation)", "cmtl", model={"char_features": "cnn"},
+           paper={"ner": 83.9, "re": 62.04}, paper_row=BEKOULIS),
+     Model("cmtl+char+crf", "CMTL + char CNN + CRF (ablation)", "cmtl", model={"char_features": "cnn", "crf": True},
+           paper={"ner": 83.9, "re": 62.04}, paper_row=BEKOULIS)],
     source="reference: Bekoulis et al. 2018 on CoNLL04 (causal-mtl reports JERE on ACE05 only)",
     notes=["jere: the 'paper' column is the CoNLL04 result of Bekoulis et al. 2018 (multi-head selection, "
            "NER 83.9 / RE 62.04, strict setting: an entity counts if its boundaries and type are right, a relation "
@@ -217,7 +223,12 @@ DISPARATE = Suite(
      Model("hps_mtl", "MTL", "hps_mtl", paper={STANCE: 44.12}, paper_row=f"{DISP} Table 5 (ablation), MTL"),
      Model("hps_lel", "MTL+LEL", "hps_lel", paper={STANCE: 46.26}, paper_row=f"{DISP} Table 3, MTL + LEL"),
      Model("hps_lel_ltn", "MTL+LEL+LTN+semi", "hps_lel_ltn", paper={STANCE: 43.56},
-           paper_row=f"{DISP} Table 3, MTL + LEL + LTN + semi, main model")],
+           paper_row=f"{DISP} Table 3, MTL + LEL + LTN + semi, main model"),
+     # ablation of the budget: 12 epochs instead of 4 (the paper: up to 30, patience 3)
+     Model("stl+12ep", "STL, 12 epochs (ablation)", "hps_mtl", tasks=[STANCE], overrides={"train.epochs": 12},
+           paper={STANCE: 41.1}, paper_row=f"{DISP} Table 3, STL"),
+     Model("hps_lel+12ep", "MTL+LEL, 12 epochs (ablation)", "hps_lel", overrides={"train.epochs": 12},
+           paper={STANCE: 46.26}, paper_row=f"{DISP} Table 3, MTL + LEL")],
     source="disparate-label-spaces (Tables 3 and 5: Stance, F1 of FAVOR and AGAINST, SemEval-2016 subtask B test)",
     notes=["disparate: stance is the main task (early stopping / best epoch on its dev F1_FA; training on the whole "
            "subtask A train file, dev = subtask A's test set on the 5 training targets, as configs/disparate_stance.yaml "
