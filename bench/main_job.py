@@ -12,10 +12,8 @@ by its PIDs. Writes bench/results/main_job.json.
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -25,6 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import REPO, RESULTS, machine_info, write_json_atomic  # noqa: E402
+
+from raymtl.procs import stop_pids  # noqa: E402
 
 # The line shapes raymtl prints (progress, summary, the space's description, first-use prepare).
 OURS = re.compile(r"^(\[|Ray:|note:|search |quickstart|  |==|dev_score|best|results|review|schedule|optuna|"
@@ -70,16 +70,6 @@ def other_ray() -> tuple[list[int], Path]:
     return pids, temp
 
 
-def stop(pids: list[int]) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in pids:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        time.sleep(2)
-
-
 def main() -> int:
     out = {"benchmark": "main_job", "machine": machine_info(), "command": " ".join(readme_command()), "runs": []}
     out["runs"].append(run_once("alone"))
@@ -89,7 +79,7 @@ def main() -> int:
         r["other_instance_untouched"] = not list(temp.glob("session_*/logs/python-core-*"))
         out["runs"].append(r)
     finally:
-        stop(pids)
+        stop_pids(pids)
     for r in out["runs"]:
         print(f"{r['case']:<34} exit {r['returncode']}  wall {r['wall_s']:5.1f} s  first epoch at "
               f"{r['first_epoch_s'] or float('nan'):5.1f} s  {r['lines']} lines, {r['not_raymtl_lines']} not raymtl's")

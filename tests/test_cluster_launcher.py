@@ -16,7 +16,6 @@ import os
 import pwd
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -29,6 +28,7 @@ import pytest
 import yaml
 
 from raymtl.paths import data_dir
+from raymtl.procs import stop_pids
 
 REPO = Path(__file__).resolve().parent.parent
 USER = "raymtl-e2e"
@@ -78,18 +78,6 @@ def user_pids() -> list[int]:
     return [int(p) for p in out.split()]
 
 
-def kill_pids(pids: list[int]) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        for pid in pids:
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        deadline = time.time() + 10
-        while time.time() < deadline and any(Path(f"/proc/{p}").exists() for p in pids):
-            time.sleep(0.2)
-
-
 def descendants(pid: int) -> list[int]:
     out, todo = [], [pid]
     while todo:
@@ -101,7 +89,7 @@ def descendants(pid: int) -> list[int]:
 
 
 def remove_user() -> None:
-    kill_pids(user_pids())  # leftovers of this test's user only (e.g. an earlier interrupted run)
+    stop_pids(user_pids())  # leftovers of this test's user only (e.g. an earlier interrupted run)
     subprocess.run(["userdel", USER], capture_output=True)
 
 
@@ -244,7 +232,7 @@ def loopback_cluster():
         # name-based teardown commands.
         if sshd is not None:
             sshd_children = descendants(sshd.pid)
-        kill_pids(user_pids() + sshd_children + ([sshd.pid] if sshd else []))
+        stop_pids(user_pids() + sshd_children + ([sshd.pid] if sshd else []))
         if sshd is not None:
             sshd.wait(timeout=30)
         remove_user()

@@ -141,7 +141,7 @@ def private_imports(files, edges) -> list[str]:
 
 
 # The layers of docs/architecture.md, lowest first; raymtl's other top-level modules (errors, paths,
-# atomic, safety, numeric, configs) are layer 0. A module imports its own layer and lower ones only.
+# atomic, procs, safety, numeric, configs) are layer 0. A module imports its own layer and lower ones only.
 LAYER = {"data": 1, "models": 2, "train": 3, "search": 4, "analysis": 4, "tune": 5, "cli": 6}
 # The upward imports the design accepts, each with its reason (docs/architecture.md repeats them).
 UPWARD_ALLOWED = {

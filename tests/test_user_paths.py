@@ -19,6 +19,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from raymtl.procs import stop_pids
+
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 
@@ -55,17 +57,7 @@ def other_ray():
     try:
         yield {"port": port, "temp": temp, "pids": pids}
     finally:
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-        time.sleep(2)
-        for pid in pids:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        stop_pids(pids)
         shutil.rmtree(temp, ignore_errors=True)
 
 

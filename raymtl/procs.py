@@ -1,0 +1,40 @@
+"""Stopping processes we started, by PID only.
+
+Never by name (``pkill``, ``ray stop``): on a shared host those would stop other people's Ray
+instances and jobs too. Imports nothing of raymtl, so every layer, the tests and bench/ may use it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Iterable
+
+__all__ = ["alive", "stop_pids"]
+
+
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie waiting for its parent."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def stop_pids(pids: Iterable[int], *, grace: float = 10.0) -> list[int]:
+    """SIGTERM each of ``pids``, wait up to ``grace`` s for them to exit, then SIGKILL the rest;
+    returns the PIDs that were still alive after the SIGKILL's grace (normally none)."""
+    pids = [int(p) for p in pids]
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and any(alive(p) for p in pids):
+            time.sleep(0.2)
+    return [p for p in pids if alive(p)]
