@@ -32,9 +32,11 @@ class LocalReporter:
         self.history.append(dict(metrics))
         if checkpoint_dir is not None:
             target = self.run_dir / "checkpoints" / "latest"
-            atomic.remove_leftovers(target)  # of a writer killed mid-swap; this reporter is the run's only one
             with atomic.new_dir(target) as tmp:
                 shutil.copytree(checkpoint_dir, tmp, dirs_exist_ok=True)
+            # Only now that the new one is in place: what a writer killed mid-swap left (a moved-aside
+            # previous checkpoint may have been the only whole one until this swap). One writer per run.
+            atomic.remove_leftovers(target)
 
     def latest_checkpoint(self) -> Path | None:
         p = self.run_dir / "checkpoints" / "latest"
