@@ -17,6 +17,7 @@ import yaml
 
 from raymtl.errors import ConfigError
 from raymtl.train.config import TrainConfig
+from raymtl.train.faults import CHAOS_DELAY_ENV, CHAOS_DIR_ENV
 from raymtl.train.cluster import start_local  # Ray Train's helpers find it beside other Rays
 
 REPO = Path(__file__).resolve().parent.parent
@@ -140,7 +141,13 @@ def test_kill_driver_then_resume_does_not_rerun_finished_trials(shards, tmp_path
                           "scheduler.kind=fifo", "params.optim.lr=0.01"]:
         sets += ["--set", o]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen(cmd + sets, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+    # Tiny in-process trials take ~1 s each: all 3 could end between two of Tune's state saves, and the
+    # kill would come too late. A 0.25 s pause per step (the loop's fault-injection hook) leaves a
+    # window of several seconds after the first trial ends.
+    beats = tmp_path / "beats"
+    beats.mkdir()
+    slow = {**env, CHAOS_DIR_ENV: str(beats), CHAOS_DELAY_ENV: "0.25"}
+    proc = subprocess.Popen(cmd + sets, env=slow, start_new_session=True, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     exp = tmp_path / "k"
     deadline = time.time() + 400
