@@ -1,7 +1,7 @@
 """Stopping processes we started, by PID only.
 
-Never by name (``pkill``, ``ray stop``): on a shared host those would stop other people's Ray
-instances and jobs too. Imports nothing of raymtl, so every layer, the tests and bench/ may use it.
+Only by PID, never by a process name or a command that matches every Ray of the user: on a
+shared host those would stop other people's Ray instances and jobs too. Imports nothing of raymtl, so every layer, the tests and bench/ may use it.
 """
 
 from __future__ import annotations
