@@ -12,10 +12,12 @@ import os
 import secrets
 import shutil
 from contextlib import contextmanager
+from glob import escape
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-__all__ = ["atomic_path", "leftovers", "new_dir", "remove_leftovers", "swap_dir", "write_bytes", "write_json", "write_text", "write_yaml"]
+__all__ = ["atomic_path", "leftovers", "new_dir", "remove_leftovers", "swap_dir", "write_bytes", "write_json",
+           "write_text", "write_yaml"]
 
 
 def _tmp_sibling(path: Path, suffix: str = "", stem: str | None = None) -> Path:
@@ -121,9 +123,7 @@ def leftovers(target: str | Path, kind: str = "*") -> list[Path]:
     if not target.parent.is_dir():
         return []
     kinds = ("tmp", "old") if kind == "*" else (kind,)
-    # glob.escape: a name with glob characters must match only itself
-    from glob import escape
-
+    # escaped: a name with glob characters must match only itself
     found = [p for k in kinds for p in target.parent.glob(f".{escape(target.name)}.{k}-*")
              if p.is_dir() and not p.is_symlink()]
     return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)

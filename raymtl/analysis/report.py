@@ -326,11 +326,8 @@ def _weights_section(exp: Experiment) -> Section:
     trial = exp.summary.get("best_trial")
     tb = trial_tensorboard_dir(exp, str(trial)) if trial else None
     if tb is not None and (tb.parent / "results.json").is_file():
-        s = weights_section(load_run(tb.parent), whose=f"the best trial ({trial})")
-    else:
-        s = weights_section({}, whose="the best trial (its results.json was not found)")
-    s.title = TITLES["weights"]
-    return s
+        return weights_section(load_run(tb.parent), whose=f"the best trial ({trial})", title=TITLES["weights"])
+    return weights_section({}, whose="the best trial (its results.json was not found)", title=TITLES["weights"])
 
 
 def render_html(title: str, sections: Sequence[Section]) -> str:

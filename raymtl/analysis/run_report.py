@@ -75,12 +75,12 @@ def _metrics(run: dict[str, Any], baselines: list[tuple[str, dict[str, float]]])
     return s
 
 
-def weights_section(run: dict[str, Any], *, whose: str = "the run") -> Section:
+def weights_section(run: dict[str, Any], *, whose: str = "the run", title: str = RUN_TITLES["weights"]) -> Section:
     """Each task's mean loss weight per epoch (``train.weighting``: fixed λ, or what uw, dwa, gradnorm,
     pcgrad, cagrad made of it), as a table and a figure, from a run's results.json."""
     from raymtl.analysis.plots import png_bytes, weight_curves
 
-    s = Section("weights", RUN_TITLES["weights"])
+    s = Section("weights", title)
     history = [h for h in run.get("history") or [] if isinstance(h, dict)]
     tasks = sorted({k[len("weighting/"):] for h in history for k in h if k.startswith("weighting/")})
     method = ((run.get("config") or {}).get("train") or {}).get("weighting", {}).get("method", "fixed")
