@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 
 from raymtl.procs import stop_pids
+from raymtl.train.faults import CHAOS_DELAY_ENV, CHAOS_DIR_ENV
 
 REPO = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -122,7 +123,11 @@ def _search_cmd(storage: Path) -> list[str]:
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_interrupted_search_says_so_exits_nonzero_and_resumes(shards_root, tmp_path, sig, code):
     shards = shards_root("semeval14-restaurants")
-    env = {**_env(shards), "RAYMTL_CHAOS_STEP_DELAY": "0.05"}
+    # Slow steps (the loop's fault-injection hook, active only with its heartbeat directory) so the signal
+    # lands while a trial runs: tiny in-process trials can otherwise all finish before it.
+    beats = tmp_path / "beats"
+    beats.mkdir()
+    env = {**_env(shards), CHAOS_DIR_ENV: str(beats), CHAOS_DELAY_ENV: "0.25"}
     proc = subprocess.Popen(_search_cmd(tmp_path), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     exp = tmp_path / "intr"
