@@ -12,8 +12,9 @@ import dataclasses
 import math
 import types
 import typing
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Mapping, TypeVar, Union
+from typing import Any, Iterator, Mapping, TypeVar, Union
 
 import yaml
 
@@ -59,6 +60,35 @@ def apply_overrides(data: dict, overrides: list[str] | None) -> dict:
             node = nxt
         node[parts[-1]] = value
     return data
+
+
+def override_for(key: str | None, overrides: list[str] | None) -> str | None:
+    """The ``--set`` item that gave ``key`` (or one of its parents or children) its value, if any."""
+    if not key:
+        return None
+    for item in reversed(overrides or []):  # the last one given wins, as in apply_overrides
+        k = item.split("=", 1)[0]
+        if key == k or key.startswith((k + ".", k + "[")) or k.startswith(key + "."):
+            return item
+    return None
+
+
+@contextmanager
+def naming_overrides(overrides: list[str] | None, file: str | Path | None = None) -> Iterator[None]:
+    """A ConfigError about a value that ``--set`` gave names that ``--set`` item, not the line of the
+    file whose value it replaced (``--set optim.lr=.nan [optim.lr]: expected a finite number``); one
+    that names no file is given ``file`` (the config the checked values came from)."""
+    try:
+        yield
+    except ConfigError as e:
+        if (e.file or "").startswith("--set "):
+            raise
+        item = override_for(e.key, overrides)
+        if item is not None:
+            raise ConfigError(e.message, file=f"--set {item}", key=e.key) from None
+        if e.file is None and file is not None and e.key:
+            raise ConfigError(e.message, file=file, key=e.key) from None
+        raise
 
 
 def _type_name(tp: Any) -> str:

@@ -33,6 +33,7 @@ class ConfigError(RaymtlError):
 
     def __init__(self, message: str, *, file: str | Path | None = None, key: str | None = None,
                  line: int | None = None):
+        self.message = message
         self.file = str(file) if file is not None else None
         self.key = key
         self.line = line if line is not None else yaml_key_line(self.file, key)

@@ -45,7 +45,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from raymtl.configs import load_yaml
+from raymtl.configs import load_yaml, naming_overrides
 from raymtl.errors import ConfigError
 from raymtl.search.definition import SearchSpace
 from raymtl.search.params import (ALGORITHMS, MODES, SCHEDULERS, Algorithm, AuxTasks, ConditionalBlock, Objective,
@@ -78,8 +78,9 @@ def load_space(path: str | Path, overrides: list[str] | None = None, *,
     path = Path(path)
     doc = load_yaml(path)
     space_ov, base_ov = _split_overrides(overrides or [], path)
-    _apply_space_overrides(doc, space_ov, path)
-    return parse_space(doc, file=path, base_overrides=base_ov, registry=registry, base_config=base_config)
+    with naming_overrides(space_ov + [i.removeprefix("config.") for i in base_ov]):
+        _apply_space_overrides(doc, space_ov, path)
+        return parse_space(doc, file=path, base_overrides=base_ov, registry=registry, base_config=base_config)
 
 
 def parse_space(doc: Mapping[str, Any], *, file: str | Path | None = None, base_overrides: list[str] | None = None,

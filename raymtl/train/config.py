@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from raymtl.configs import apply_overrides, from_mapping, load_yaml, to_dict
+from raymtl.configs import apply_overrides, from_mapping, load_yaml, naming_overrides, to_dict
 from raymtl.errors import ConfigError
 from raymtl.numeric import check_number
 from raymtl.train.schedules import ScheduleConfig
@@ -167,7 +167,9 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: str | Path, overrides: list[str] | None = None) -> "TrainConfig":
-        return cls.from_dict(apply_overrides(load_yaml(path), overrides), file=path)
+        data = load_yaml(path)
+        with naming_overrides(overrides):
+            return cls.from_dict(apply_overrides(data, overrides), file=path)
 
     def check_shape(self, *, file: str | Path | None = None) -> None:
         """Checks that need no data: presence of required keys, consistent task references."""

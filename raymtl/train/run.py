@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from raymtl.configs import naming_overrides
 from raymtl.train.config import TrainConfig
 from raymtl.train.trainer import Resources, build_trainer, smoke_overrides, validate
 
@@ -46,7 +47,8 @@ def run_train(config: Path | str | TrainConfig, *, overrides: list[str] | None =
 
     check_name(name or cfg.name, key="--name" if name else "name")  # one directory under --storage
     name = name or cfg.name
-    locations = validate(cfg)
+    with naming_overrides(overrides, None if isinstance(config, TrainConfig) else config):
+        locations = validate(cfg)
     storage = storage_path(storage)
     run_dir = Path(storage) / name if "://" not in storage else Path(storage_path("runs")) / name
     if "://" not in storage:  # a bad checkpoint to resume from fails here once, not in every worker retry
