@@ -116,3 +116,14 @@ def test_models_command_lists_every_architecture():
         assert name in r.stdout
     r = cli("models", "cmtl")
     assert "label_dim" in r.stdout and "causal-mtl" in r.stdout
+
+
+def test_output_piped_into_a_reader_that_stops_early_is_no_traceback(data_dir):
+    """`raymtl data list --verbose | head -1`: the reader has closed the pipe; raymtl ends quietly (141)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before anything is written: every write fails with EPIPE
+    proc = subprocess.run([sys.executable, "-m", "raymtl.cli", "data", "list", "--verbose"], stdout=write_end,
+                          stderr=subprocess.PIPE, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(REPO), "RAYMTL_DATA_DIR": str(data_dir)})
+    os.close(write_end)
+    assert proc.returncode == 141 and not proc.stderr.strip(), proc.stderr

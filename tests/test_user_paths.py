@@ -112,6 +112,23 @@ def test_readme_main_job_verbatim_beside_another_ray_instance(shards_root, other
     print(f"\nREADME main job: {wall:.0f}s wall, {len(lines)} lines of output")
 
 
+def test_train_smoke_test_output_is_one_clean_line_per_worker_message(shards_root, tmp_path):
+    """`raymtl train configs/absa_cmtl.yaml --smoke-test` into a log file: the first line says which Ray,
+    each worker line appears once and carries no terminal colour codes."""
+    shards = shards_root("semeval14-restaurants")
+    done = subprocess.run([sys.executable, "-m", "raymtl.cli", "train", str(REPO / "configs" / "absa_cmtl.yaml"),
+                           "--smoke-test", "--storage", str(tmp_path / "runs")], cwd=tmp_path, env=_env(shards),
+                          capture_output=True, text=True, timeout=600)
+    out = done.stdout
+    assert done.returncode == 0, (out[-3000:], done.stderr[-3000:])
+    assert out.splitlines()[0].startswith("Ray: started a private local Ray"), out[:500]
+    worker = [line for line in out.splitlines() if line.startswith("(RayTrainWorker pid=")]
+    assert any("vocabulary:" in line for line in worker), out[-3000:]
+    assert len(worker) == len(set(worker)), "a worker line was printed twice"
+    assert "\x1b[" not in out + done.stderr
+    assert "Traceback" not in out + done.stderr
+
+
 def _search_cmd(storage: Path) -> list[str]:
     return [sys.executable, "-m", "raymtl.cli", "tune", str(REPO / "search_spaces" / "quickstart.yaml"),
             "--storage", str(storage), "--name", "intr", "--num-samples", "3", "--max-concurrent", "1",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -119,6 +120,8 @@ def connect(address: str | None = None, *, num_cpus: int | None = None, dashboar
             log_to_driver: bool = False, log: Callable[[str], None] = print) -> ClusterInfo:
     """Join the cluster asked for, else start a private local Ray; logs one line saying which."""
     started = time.perf_counter()
+    if not sys.stdout.isatty():  # worker lines in a log file or a pipe: no colour codes around "(pid=…)"
+        os.environ.setdefault("RAY_COLOR_PREFIX", "0")
     target = requested_address(address)
     if target is not None:
         use_token_if_present()  # read when Ray is first imported
