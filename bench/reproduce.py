@@ -233,6 +233,14 @@ DISPARATE = Suite(
      Model("stl+12ep", "STL, 12 epochs (ablation)", "hps_mtl", tasks=[STANCE], overrides={"train.epochs": 12},
            paper={STANCE: 41.1}, paper_row=f"{DISP} Table 3, STL"),
      Model("hps_lel+12ep", "MTL+LEL, 12 epochs (ablation)", "hps_lel", overrides={"train.epochs": 12},
+           paper={STANCE: 46.26}, paper_row=f"{DISP} Table 3, MTL + LEL"),
+     # ablation of the auxiliary tasks: Target + FNC-1, the paper's best stance model (Table 4) without
+     # MultiNLI (not in ../shared/data), in place of the config's Target + ABSA-R
+     Model("hps_lel+fnc1", "MTL+LEL, aux Target + FNC-1 (ablation)", "hps_lel",
+           overrides={"data.datasets": ["semeval16-stance", "twitter-target-dong14", "fnc1"],
+                      "tasks": [{"name": STANCE, "weight": 1.0, "main": True},
+                                {"name": "twitter-target-dong14:sentiment", "weight": 1.0},
+                                {"name": "fnc1:stance", "weight": 1.0}]},
            paper={STANCE: 46.26}, paper_row=f"{DISP} Table 3, MTL + LEL")],
     source="disparate-label-spaces (Tables 3 and 5: Stance, F1 of FAVOR and AGAINST, SemEval-2016 subtask B test)",
     notes=["disparate: stance is the main task (early stopping / best epoch on its dev F1_FA; training on the whole "
