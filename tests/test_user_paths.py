@@ -162,9 +162,13 @@ def test_interrupted_search_says_so_exits_nonzero_and_resumes(shards_root, tmp_p
     df = pd.read_csv(exp / "results.csv")
     assert "status" in df and not (df["status"] == "terminated").all(), df[["trial", "status"]]
     assert set(df["status"]) <= {"terminated", "interrupted", "not_started", "stopped_early"}
+    kept = int((df["status"] == "terminated").sum())
     again = subprocess.run(_search_cmd(tmp_path) + ["--resume"], env=_env(shards), capture_output=True, text=True,
                            timeout=900)
     assert again.returncode == 0, (again.stdout[-3000:], again.stderr[-3000:])
+    # the progress lines count on from the trials the first run finished
+    ordinals = [int(k) for k in re.findall(r"started \((\d+)/3\)", again.stdout)]
+    assert ordinals and min(ordinals) == kept + 1 and max(ordinals) <= 3, again.stdout[-3000:]
     df = pd.read_csv(exp / "results.csv")
     assert len(df) == 3 and (df["status"] == "terminated").all(), df[["trial", "status"]]
 

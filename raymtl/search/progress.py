@@ -71,6 +71,11 @@ class Progress(Callback):
 
     def on_trial_start(self, iteration: int, trials: list, trial, **info: Any) -> None:
         self.last_seen[trial.trial_id] = time.time()
+        if not self.n_started:  # after --resume: the trials an earlier run finished count as started and done
+            for t in trials:
+                if t.status == "TERMINATED":
+                    self.done[t.trial_id] = "finished"
+            self.n_started = len(self.done)
         self.n_started += 1
         self._print(f"trial {trial.trial_id} started ({self.n_started}/{self.num_samples}): "
                     f"{_short(trial.config or {})}")
