@@ -387,7 +387,8 @@ def run_search(opts: SearchOptions, interrupt: Interrupt | None = None) -> dict[
     elif interrupt.signal or unfinished or len(grid) < num_samples:
         interrupt.signal = interrupt.signal or "SIGINT"
         stopped_by = interrupt.signal
-    summary = write_outputs(space, grid, exp_dir, started, terminated=terminated, interrupted=stopped_by)
+    summary = write_outputs(space, grid, exp_dir, started, terminated=terminated, interrupted=stopped_by,
+                            started_ids=progress.started_ids)
     summary["num_samples"], summary["concurrency"] = num_samples, concurrency
     if "best_params" in summary and any(n.startswith("schedule.") for n in space.param_names()):
         from raymtl.search.schedule_report import write_schedule_report

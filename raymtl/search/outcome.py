@@ -2,7 +2,7 @@
 
 ``terminated``: ran to its last epoch (or its own early stop); ``stopped_early``: the scheduler
 stopped it; ``failed``: it raised; ``interrupted``: the search was stopped (Ctrl-C, SIGTERM, a
-placement timeout) while it ran; ``not_started``: it never reported an epoch.
+placement timeout) while it ran, also before its first epoch; ``not_started``: it never started.
 """
 
 from __future__ import annotations
@@ -58,13 +58,15 @@ def terminated_trials(exp_dir: Path) -> dict[str, Path]:
     return out
 
 
-def classify(metrics: dict[str, Any] | None, error: BaseException | None, *, terminated: bool) -> str:
-    """The status of one trial from its last result, its error and whether Tune ended it."""
+def classify(metrics: dict[str, Any] | None, error: BaseException | None, *, terminated: bool,
+             started: bool = False) -> str:
+    """The status of one trial from its last result, its error, whether Tune ended it and whether it
+    was started (a trial stopped before its first epoch was still started: it is interrupted)."""
     if error is not None:
         return FAILED
     metrics = metrics or {}
     if not metrics.get("training_iteration") and not metrics.get("epoch"):
-        return NOT_STARTED
+        return INTERRUPTED if started and not terminated else NOT_STARTED
     if metrics.get("final"):
         return TERMINATED
     return STOPPED_EARLY if terminated else INTERRUPTED

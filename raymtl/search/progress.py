@@ -46,6 +46,7 @@ class Progress(Callback):
         self.last_seen: dict[str, float] = {}
         self.done: dict[str, str] = {}
         self.n_started = 0
+        self.started_ids: set[str] = set()  # trials Tune started in this run (they are not "not started")
 
     def setup(self, **info: Any) -> None:  # also after a restore: start the clock anew
         self._reset()
@@ -77,6 +78,7 @@ class Progress(Callback):
                     self.done[t.trial_id] = "finished"
             self.n_started = len(self.done)
         self.n_started += 1
+        self.started_ids.add(trial.trial_id)
         self._print(f"trial {trial.trial_id} started ({self.n_started}/{self.num_samples}): "
                     f"{_short(trial.config or {})}")
 

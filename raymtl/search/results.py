@@ -24,9 +24,10 @@ def flat_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_outputs(space, result_grid, exp_dir: Path, started: float, *, terminated: set[str] | None = None,
-                  interrupted: str = "") -> dict[str, Any]:
+                  interrupted: str = "", started_ids: set[str] | None = None) -> dict[str, Any]:
     """results.csv/.parquet (one row per trial, with its status), best_config.yaml, importances.json,
-    summary.json and HParams. ``terminated``: trial ids Tune ended (finished or stopped early)."""
+    summary.json and HParams. ``terminated``: trial ids Tune ended (finished or stopped early);
+    ``started_ids``: trial ids that were started (the others, without a result, never started)."""
     import pandas as pd
 
     from raymtl.atomic import atomic_path, write_json, write_yaml
@@ -36,7 +37,8 @@ def write_outputs(space, result_grid, exp_dir: Path, started: float, *, terminat
         m = r.metrics or {}
         trial_id = m.get("trial_id") or (Path(r.path).name.split("_")[1] if r.path and "_" in Path(r.path).name
                                          else Path(r.path or "").name)
-        status = classify(m, r.error, terminated=terminated is None or trial_id in terminated)
+        status = classify(m, r.error, terminated=terminated is None or trial_id in terminated,
+                          started=trial_id in (started_ids or set()))
         row = {"trial": trial_id, "status": status, "error": error_reason(r.error) if r.error else "",
                "epochs_run": m.get("epoch"), "wall_time_s": m.get("time_total_s"),
                **{f"param/{k}": v for k, v in (r.config or {}).items()}, **flat_metrics(m)}
