@@ -161,8 +161,10 @@ def test_relation_strict_entities():
     tr = MetricTracker({"re": REL})
     tr.update("re", pred, gold)
     assert tr.compute()["re/f1"] == 1.0  # relaxed: last tokens and type match
-    assert relation_counts_strict(pred, gold, pred_tags, gold_tags, ent.labels) == {"tp": 0, "fp": 1, "fn": 1}
-    assert relation_counts_strict(pred, gold, gold_tags, gold_tags, ent.labels) == {"tp": 1, "fp": 0, "fn": 0}
+    assert relation_counts_strict(pred, gold, pred_tags, gold_tags, ent.labels) == {
+        "tp": 0, "fp": 1, "fn": 1, "types": [[0, 1, 1], [0, 0, 0]]}
+    assert relation_counts_strict(pred, gold, gold_tags, gold_tags, ent.labels) == {
+        "tp": 1, "fp": 0, "fn": 0, "types": [[1, 0, 0], [0, 0, 0]]}
     # via update_batch with strict_entities
     batch = Batch(ids=["a"], words=[["w"] * 5], tokens=torch.zeros(1, 5, dtype=torch.long),
                   mask=torch.ones(1, 5, dtype=torch.bool), targets={"re": gold, "ent": gold_tags},
@@ -172,6 +174,32 @@ def test_relation_strict_entities():
     m = strict.compute()
     assert m["re/f1"] == 0.0 and m["ent/f1"] == pytest.approx(0.5)
     assert m["re/f1_boundaries"] == 1.0  # the lenient figure beside the strict one
+
+
+def test_macro_f1_over_entity_and_relation_types_by_hand():
+    """f1_macro = the mean over types of each type's F1 (Bekoulis et al.'s CoNLL04 figures); a type
+    with neither gold nor predicted instances is left out of the mean."""
+    ent = TaskSpec("ent", "tagging", ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC"), scheme="BIO")
+    gold_seq = [["B-PER", "O", "B-ORG", "O", "B-PER", "O"]]
+    pred_seq = [["B-PER", "O", "B-PER", "O", "B-PER", "O"]]  # ORG predicted as PER
+    gold_tags, pred_tags = tag_tensor(ent, gold_seq), tag_tensor(ent, pred_seq)
+    # PER: tp 2, fp 1 (token 2), fn 0 -> P 2/3, R 1, F1 0.8; ORG: fn 1 -> F1 0; LOC: none -> left out
+    gold = torch.zeros(1, 6, 6, 2)
+    gold[0, 0, 2, 0] = 1  # PER(0) -Work_For-> ORG(2): its tail entity is mistyped -> fn
+    gold[0, 0, 4, 1] = 1  # PER(0) -Live_In-> PER(4): both entities right -> tp
+    pred = torch.zeros(1, 6, 6, 2, dtype=torch.bool)
+    pred[0, 0, 2, 0] = True  # counted wrong (strict): fp
+    pred[0, 0, 4, 1] = True  # tp
+    batch = Batch(ids=["a"], words=[["w"] * 6], tokens=torch.zeros(1, 6, dtype=torch.long),
+                  mask=torch.ones(1, 6, dtype=torch.bool), targets={"re": gold, "ent": gold_tags},
+                  present={"re": torch.tensor([True]), "ent": torch.tensor([True])})
+    tr = MetricTracker({"re": REL, "ent": ent}, strict_entities={"re": "ent"})
+    tr.update_batch({"re": pred, "ent": pred_tags}, batch)
+    m = tr.compute()
+    assert m["ent/f1_macro"] == pytest.approx((0.8 + 0.0) / 2)
+    assert m["ent/f1"] == pytest.approx(2 * (2 / 3) * (2 / 3) / (4 / 3))  # micro: tp 2, fp 1, fn 1
+    # Work_For: tp 0, fp 1, fn 1 -> 0; Live_In: tp 1 -> 1
+    assert m["re/f1_macro"] == pytest.approx(0.5) and m["re/f1"] == pytest.approx(0.5)
 
 
 def test_multilabel_micro():

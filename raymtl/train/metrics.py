@@ -6,11 +6,13 @@ exchange :meth:`MetricTracker.state` (plain Python numbers) with ``all_gather_ob
 Computing P/R/F1 per rank and averaging would be wrong (ranks hold different amounts of data).
 
 Metric names per kind (``compute()`` keys are ``<task key>/<name>``):
-- tagging: ``p``, ``r``, ``f1`` (exact span match, micro) and ``acc`` (token accuracy);
-  with ``TaskSpec.metric == "acc"`` (POS, chunk tags without BIO) only ``acc``.
+- tagging: ``p``, ``r``, ``f1`` (exact span match, micro), ``f1_macro`` (the mean over entity types of
+  their F1) and ``acc`` (token accuracy); with ``TaskSpec.metric == "acc"`` (POS, chunk tags without
+  BIO) only ``acc``.
 - relation: ``p``, ``r``, ``f1`` strict (Bekoulis et al. 2018: both entities' spans and types and the
   relation type right) when the entity-tagging task is tracked beside it (``strict_entities``), with
-  ``*_boundaries`` the lenient (head token, tail token, type) figures; without it only the lenient one.
+  ``f1_macro`` (strict, the mean over relation types of their F1: Bekoulis et al.'s CoNLL04 figures)
+  and ``*_boundaries`` the lenient (head token, tail token, type) figures; without it only the lenient one.
 - multilabel: ``p``, ``r``, ``f1`` over (example, label) pairs.
 - classify: ``acc``, ``error``, ``p_macro``, ``r_macro``, ``f1_macro``, and where the label set
   allows it the task-specific ``f1_fa`` (stance), ``rho_pn`` (topic-2), ``mae_m`` (topic-5).
@@ -67,6 +69,18 @@ def spans(tags: Sequence[str]) -> list[Span]:
     return [(t, s, e) for t, s, e in get_entities(seqeval_tags(tags))]  # BILOU read as BIOES
 
 
+def entity_types(labels: Sequence[str]) -> list[str]:
+    """The entity types of a BIO/BIOES/BILOU tag set, in a fixed order (``B-Peop`` -> ``Peop``)."""
+    return sorted({lab.split("-", 1)[1] for lab in labels if "-" in lab})
+
+
+def macro_f1(per_type: Sequence[Sequence[int]]) -> float:
+    """The mean F1 over types ``[[tp, fp, fn], ...]``; a type with no gold and no predicted instance
+    is left out (it has no F1)."""
+    f1s = [prf(tp, fp, fn)[2] for tp, fp, fn in per_type if tp + fp + fn]
+    return sum(f1s) / len(f1s) if f1s else 0.0
+
+
 def _valid_rows(target: torch.Tensor, present: torch.Tensor | None) -> torch.Tensor:
     rows = torch.ones(target.shape[0], dtype=torch.bool, device=target.device)
     return rows if present is None else rows & present.to(torch.bool)
@@ -87,6 +101,8 @@ def tagging_counts(task: TaskSpec, prediction: torch.Tensor, target: torch.Tenso
         return out
     tp = fp = fn = 0
     labels = task.labels
+    types = {t: i for i, t in enumerate(entity_types(labels))}
+    per_type = [[0, 0, 0] for _ in types]  # [tp, fp, fn] per entity type, for f1_macro
     pred_l, gold_l, valid_l = prediction.tolist(), target.tolist(), valid.tolist()
     for p_row, g_row, v_row in zip(pred_l, gold_l, valid_l):
         if not any(v_row):
@@ -96,7 +112,11 @@ def tagging_counts(task: TaskSpec, prediction: torch.Tensor, target: torch.Tenso
         tp += len(gold & pred)
         fp += len(pred - gold)
         fn += len(gold - pred)
-    out.update(tp=tp, fp=fp, fn=fn)
+        for k, found in ((0, gold & pred), (1, pred - gold), (2, gold - pred)):
+            for span in found:
+                if span[0] in types:
+                    per_type[types[span[0]]][k] += 1
+    out.update(tp=tp, fp=fp, fn=fn, types=per_type)
     return out
 
 
@@ -135,6 +155,7 @@ def relation_counts_strict(prediction: torch.Tensor, target: torch.Tensor, pred_
         gold &= pair
         pred &= pair
     tp = fp = fn = 0
+    per_type = [[0, 0, 0] for _ in range(target.shape[-1])]  # [tp, fp, fn] per relation type, for f1_macro
     for b in range(target.shape[0]):
         if not rows[b]:
             continue
@@ -148,7 +169,10 @@ def relation_counts_strict(prediction: torch.Tensor, target: torch.Tensor, pred_
         tp += len(ok)
         fp += len(p_trip) - len(ok)
         fn += len(g_trip) - len(ok)
-    return {"tp": tp, "fp": fp, "fn": fn}
+        for k, found in ((0, ok), (1, p_trip - ok), (2, g_trip - ok)):
+            for _h, _t, r in found:
+                per_type[r][k] += 1
+    return {"tp": tp, "fp": fp, "fn": fn, "types": per_type}
 
 
 def multilabel_counts(prediction: torch.Tensor, target: torch.Tensor,
@@ -211,9 +235,9 @@ def classify_metrics(confusion: Sequence[Sequence[int]], labels: Sequence[str],
 def metric_names(task: TaskSpec) -> tuple[str, ...]:
     """Names ``compute()`` can produce for a task (classify task-specific ones only if applicable)."""
     if task.kind == "tagging":
-        return ("acc",) if task.default_metric == "acc" else ("p", "r", "f1", "acc")
+        return ("acc",) if task.default_metric == "acc" else ("p", "r", "f1", "f1_macro", "acc")
     if task.kind == "relation":
-        return ("p", "r", "f1", "p_boundaries", "r_boundaries", "f1_boundaries")
+        return ("p", "r", "f1", "f1_macro", "p_boundaries", "r_boundaries", "f1_boundaries")
     if task.kind == "multilabel":
         return ("p", "r", "f1")
     dummy = [[0] * task.num_labels for _ in range(task.num_labels)]
@@ -339,6 +363,8 @@ class MetricTracker:
                 vals = {}
                 if "tp" in counts:
                     vals["p"], vals["r"], vals["f1"] = prf(counts["tp"], counts["fp"], counts["fn"])
+                if "types" in counts:
+                    vals["f1_macro"] = macro_f1(counts["types"])
                 if "tp_b" in counts:
                     vals["p_boundaries"], vals["r_boundaries"], vals["f1_boundaries"] = prf(
                         counts["tp_b"], counts["fp_b"], counts["fn_b"])
