@@ -32,6 +32,17 @@ def tag_tensor(spec: TaskSpec, seqs: list[list[str]], width: int | None = None) 
     return out
 
 
+def strict_metrics(ent: TaskSpec, gold, gold_tags, pred, pred_tags) -> dict[str, float]:
+    """compute() of one sentence's relations (REL, key re) and entities (key ent), strict setting."""
+    n = gold.shape[1]
+    batch = Batch(ids=["a"], words=[["w"] * n], tokens=torch.zeros(1, n, dtype=torch.long),
+                  mask=torch.ones(1, n, dtype=torch.bool), targets={"re": gold, "ent": gold_tags},
+                  present={"re": torch.tensor([True]), "ent": torch.tensor([True])})
+    tracker = MetricTracker({"re": REL, "ent": ent}, strict_entities={"re": "ent"})
+    tracker.update_batch({"re": pred, "ent": pred_tags}, batch)
+    return tracker.compute()
+
+
 def test_span_f1_partial_overlap_counts_wrong():
     gold = [["B-PER", "I-PER", "O", "B-LOC"], ["B-LOC", "I-LOC", "O"]]
     pred = [["B-PER", "O", "O", "B-LOC"], ["B-LOC", "I-LOC", "O"]]  # "B-PER" alone overlaps gold PER
@@ -166,12 +177,7 @@ def test_relation_strict_entities():
     assert relation_counts_strict(pred, gold, gold_tags, gold_tags, ent.labels) == {
         "tp": 1, "fp": 0, "fn": 0, "types": [[1, 0, 0], [0, 0, 0]]}
     # via update_batch with strict_entities
-    batch = Batch(ids=["a"], words=[["w"] * 5], tokens=torch.zeros(1, 5, dtype=torch.long),
-                  mask=torch.ones(1, 5, dtype=torch.bool), targets={"re": gold, "ent": gold_tags},
-                  present={"re": torch.tensor([True]), "ent": torch.tensor([True])})
-    strict = MetricTracker({"re": REL, "ent": ent}, strict_entities={"re": "ent"})
-    strict.update_batch({"re": pred, "ent": pred_tags}, batch)
-    m = strict.compute()
+    m = strict_metrics(ent, gold, gold_tags, pred, pred_tags)
     assert m["re/f1"] == 0.0 and m["ent/f1"] == pytest.approx(0.5)
     assert m["re/f1_boundaries"] == 1.0  # the lenient figure beside the strict one
 
@@ -190,12 +196,7 @@ def test_macro_f1_over_entity_and_relation_types_by_hand():
     pred = torch.zeros(1, 6, 6, 2, dtype=torch.bool)
     pred[0, 0, 2, 0] = True  # counted wrong (strict): fp
     pred[0, 0, 4, 1] = True  # tp
-    batch = Batch(ids=["a"], words=[["w"] * 6], tokens=torch.zeros(1, 6, dtype=torch.long),
-                  mask=torch.ones(1, 6, dtype=torch.bool), targets={"re": gold, "ent": gold_tags},
-                  present={"re": torch.tensor([True]), "ent": torch.tensor([True])})
-    tr = MetricTracker({"re": REL, "ent": ent}, strict_entities={"re": "ent"})
-    tr.update_batch({"re": pred, "ent": pred_tags}, batch)
-    m = tr.compute()
+    m = strict_metrics(ent, gold, gold_tags, pred, pred_tags)
     assert m["ent/f1_macro"] == pytest.approx((0.8 + 0.0) / 2)
     assert m["ent/f1"] == pytest.approx(2 * (2 / 3) * (2 / 3) / (4 / 3))  # micro: tp 2, fp 1, fn 1
     # Work_For: tp 0, fp 1, fn 1 -> 0; Live_In: tp 1 -> 1
