@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Iterable
 
-__all__ = ["alive", "stop_pids"]
+__all__ = ["alive", "pids_using", "stop_pids"]
 
 
 def alive(pid: int) -> bool:
@@ -22,6 +22,27 @@ def alive(pid: int) -> bool:
     except (OSError, IndexError):
         return False
     return state != "Z"
+
+
+def pids_using(path: str | Path) -> list[int]:
+    """PIDs of the processes (other than this one) whose command line names ``path``, or whose working
+    directory or an open file lies under it (Linux ``/proc``). For a ``ray start --temp-dir DIR``
+    instance that is every one of its processes: some (the client server, the dashboard and runtime-env
+    agents) name no part of DIR on their command line, but all write their logs below it."""
+    root = os.path.realpath(path)
+    inside = (root, root.rstrip("/") + "/")
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            links = [os.readlink(entry / "cwd")] + [os.readlink(fd) for fd in (entry / "fd").iterdir()]
+        except OSError:  # gone, or another user's
+            continue
+        if str(path) in cmd or root in cmd or any(x == inside[0] or x.startswith(inside[1]) for x in links):
+            found.append(int(entry.name))
+    return sorted(found)
 
 
 def stop_pids(pids: Iterable[int], *, grace: float = 10.0) -> list[int]:

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from raymtl.procs import alive, stop_pids
+from raymtl.procs import alive, pids_using, stop_pids
 
 IGNORES_TERM = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(120)"
 
@@ -33,3 +33,23 @@ def test_stop_pids_terms_then_kills_and_spares_the_rest():
         bystander.kill()
         bystander.wait()
     assert stop_pids([polite.pid]) == []  # gone already: no error
+
+
+def test_pids_using_finds_a_process_by_its_open_file_alone(tmp_path):
+    """A process that names nothing of the directory on its command line but writes a log below it
+    (as Ray's agents do under ``--temp-dir``) is found; a bystander is not."""
+    log = tmp_path / "logs" / "agent.out"
+    log.parent.mkdir()
+    with open(log, "w") as out:
+        writer = subprocess.Popen([sys.executable, "-c", "import time; print('ready', flush=True); time.sleep(120)"],
+                                  stdout=out)
+    bystander = _start("import time; print('ready', flush=True); time.sleep(120)")
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and log.read_text().strip() != "ready":
+            time.sleep(0.1)
+        found = pids_using(tmp_path)
+        assert writer.pid in found and bystander.pid not in found
+    finally:
+        stop_pids([writer.pid, bystander.pid], grace=1.0)
+    assert writer.pid not in pids_using(tmp_path)

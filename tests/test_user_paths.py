@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from raymtl.procs import stop_pids
+from raymtl.procs import pids_using, stop_pids
 from raymtl.train.faults import CHAOS_DELAY_ENV, CHAOS_DIR_ENV
 
 REPO = Path(__file__).resolve().parent.parent
@@ -58,7 +58,9 @@ def other_ray():
     try:
         yield {"port": port, "temp": temp, "pids": pids}
     finally:
-        stop_pids(pids)
+        # its agents and client server name nothing of temp on their command lines: found by their logs
+        left = stop_pids(sorted(set(pids) | set(pids_using(temp))))
+        assert not left and not pids_using(temp), f"processes of the other Ray instance survived: {left}"
         shutil.rmtree(temp, ignore_errors=True)
 
 
