@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import REPO, RESULTS, machine_info, write_json_atomic  # noqa: E402
 
-from raymtl.procs import pids_using, stop_pids  # noqa: E402
+from raymtl.procs import stop_using  # noqa: E402
 
 # The line shapes raymtl prints (progress, summary, the space's description, first-use prepare).
 OURS = re.compile(r"^(\[|Ray:|note:|search |quickstart|  |==|dev_score|best|results|review|schedule|optuna|"
@@ -79,7 +79,7 @@ def main() -> int:
         r["other_instance_untouched"] = not list(temp.glob("session_*/logs/python-core-*"))
         out["runs"].append(r)
     finally:
-        stop_pids(sorted(set(pids) | set(pids_using(temp))))  # its agents are found by their logs under temp
+        stop_using(temp, pids)  # its agents are found by their logs under temp
     for r in out["runs"]:
         print(f"{r['case']:<34} exit {r['returncode']}  wall {r['wall_s']:5.1f} s  first epoch at "
               f"{r['first_epoch_s'] or float('nan'):5.1f} s  {r['lines']} lines, {r['not_raymtl_lines']} not raymtl's")

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Iterable
 
-__all__ = ["alive", "pids_using", "stop_pids"]
+__all__ = ["alive", "pids_using", "stop_pids", "stop_using"]
 
 
 def alive(pid: int) -> bool:
@@ -59,3 +59,15 @@ def stop_pids(pids: Iterable[int], *, grace: float = 10.0) -> list[int]:
         while time.monotonic() < deadline and any(alive(p) for p in pids):
             time.sleep(0.2)
     return [p for p in pids if alive(p)]
+
+
+def stop_using(path: str | Path, pids: Iterable[int] = (), *, rounds: int = 3) -> list[int]:
+    """Stop ``pids`` and every process :func:`pids_using` ``path``, again while new ones appear (a
+    dying raylet may still start a worker); returns those still alive after ``rounds`` (normally none)."""
+    todo = set(int(p) for p in pids) | set(pids_using(path))
+    for _ in range(rounds):
+        left = stop_pids(sorted(todo))
+        todo = set(left) | set(pids_using(path))
+        if not todo:
+            return []
+    return sorted(todo)

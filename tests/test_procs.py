@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 
-from raymtl.procs import alive, pids_using, stop_pids
+from raymtl.procs import alive, pids_using, stop_pids, stop_using
 
 IGNORES_TERM = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(120)"
 
@@ -50,6 +50,8 @@ def test_pids_using_finds_a_process_by_its_open_file_alone(tmp_path):
             time.sleep(0.1)
         found = pids_using(tmp_path)
         assert writer.pid in found and bystander.pid not in found
+        assert stop_using(tmp_path) == [] and writer.wait(5) == -15  # found and stopped by its log alone
+        assert alive(bystander.pid)
     finally:
         stop_pids([writer.pid, bystander.pid], grace=1.0)
     assert writer.pid not in pids_using(tmp_path)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from raymtl.procs import pids_using, stop_pids
+from raymtl.procs import stop_using
 from raymtl.train.faults import CHAOS_DELAY_ENV, CHAOS_DIR_ENV
 
 REPO = Path(__file__).resolve().parent.parent
@@ -59,8 +59,8 @@ def other_ray():
         yield {"port": port, "temp": temp, "pids": pids}
     finally:
         # its agents and client server name nothing of temp on their command lines: found by their logs
-        left = stop_pids(sorted(set(pids) | set(pids_using(temp))))
-        assert not left and not pids_using(temp), f"processes of the other Ray instance survived: {left}"
+        left = stop_using(temp, pids)
+        assert not left, f"processes of the other Ray instance survived: {left}"
         shutil.rmtree(temp, ignore_errors=True)
 
 
