@@ -1,7 +1,8 @@
 """Stopping processes we started, by PID only.
 
 Only by PID, never by a process name or a command that matches every Ray of the user: on a
-shared host those would stop other people's Ray instances and jobs too. Imports nothing of raymtl, so every layer, the tests and bench/ may use it.
+shared host those would stop other people's Ray instances and jobs too. Imports nothing of raymtl,
+so every layer, the tests and bench/ may use it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def pids_using(path: str | Path) -> list[int]:
     instance that is every one of its processes: some (the client server, the dashboard and runtime-env
     agents) name no part of DIR on their command line, but all write their logs below it."""
     root = os.path.realpath(path)
-    inside = (root, root.rstrip("/") + "/")
+    below = root.rstrip("/") + "/"
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
@@ -40,7 +41,7 @@ def pids_using(path: str | Path) -> list[int]:
             links = [os.readlink(entry / "cwd")] + [os.readlink(fd) for fd in (entry / "fd").iterdir()]
         except OSError:  # gone, or another user's
             continue
-        if str(path) in cmd or root in cmd or any(x == inside[0] or x.startswith(inside[1]) for x in links):
+        if str(path) in cmd or root in cmd or any(x == root or x.startswith(below) for x in links):
             found.append(int(entry.name))
     return sorted(found)
 

@@ -78,7 +78,7 @@ def load_space(path: str | Path, overrides: list[str] | None = None, *,
     path = Path(path)
     doc = load_yaml(path)
     space_ov, base_ov = _split_overrides(overrides or [], path)
-    with naming_overrides(space_ov + [i.removeprefix("config.") for i in base_ov]):
+    with naming_overrides(space_ov + base_ov):
         _apply_space_overrides(doc, space_ov, path)
         return parse_space(doc, file=path, base_overrides=base_ov, registry=registry, base_config=base_config)
 

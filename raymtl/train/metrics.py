@@ -109,10 +109,9 @@ def tagging_counts(task: TaskSpec, prediction: torch.Tensor, target: torch.Tenso
             continue
         gold = set(spans([labels[g] for g, v in zip(g_row, v_row) if v]))
         pred = set(spans([labels[p] for p, v in zip(p_row, v_row) if v]))
-        tp += len(gold & pred)
-        fp += len(pred - gold)
-        fn += len(gold - pred)
-        for k, found in ((0, gold & pred), (1, pred - gold), (2, gold - pred)):
+        hit, extra, miss = gold & pred, pred - gold, gold - pred
+        tp, fp, fn = tp + len(hit), fp + len(extra), fn + len(miss)
+        for k, found in enumerate((hit, extra, miss)):
             for span in found:
                 if span[0] in types:
                     per_type[types[span[0]]][k] += 1
@@ -166,10 +165,9 @@ def relation_counts_strict(prediction: torch.Tensor, target: torch.Tensor, pred_
         p_ent = {e: (t, s) for t, s, e in spans([tag_labels[i] for i in pred_tags[b, :n].tolist()])}
         ok = {(h, t, r) for h, t, r in p_trip & g_trip
               if h in g_ent and t in g_ent and p_ent.get(h) == g_ent[h] and p_ent.get(t) == g_ent[t]}
-        tp += len(ok)
-        fp += len(p_trip) - len(ok)
-        fn += len(g_trip) - len(ok)
-        for k, found in ((0, ok), (1, p_trip - ok), (2, g_trip - ok)):
+        extra, miss = p_trip - ok, g_trip - ok
+        tp, fp, fn = tp + len(ok), fp + len(extra), fn + len(miss)
+        for k, found in enumerate((ok, extra, miss)):
             for _h, _t, r in found:
                 per_type[r][k] += 1
     return {"tp": tp, "fp": fp, "fn": fn, "types": per_type}
