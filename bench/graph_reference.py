@@ -2,7 +2,8 @@
 
 Kept for ``bench/train_overhead.py`` only, to time the old implementation against the new one in the
 same run on the same model and batches: :func:`use_reference` makes a built ``cg_mtl``/``sg_mtl``
-model run this code path (same parameters, same outputs within float tolerance).
+model run this code path (same parameters, same outputs within float tolerance), and
+:func:`reference_optimizer` is the optimizer of that time (torch's Adadelta, not the fused one).
 """
 
 from __future__ import annotations
@@ -98,6 +99,16 @@ def encode_rows_old(model, batch, rows, ctx):
     seq, last, weights = lstm_dagger_old(x_proj, w_hh, batch.mask[rows.example], model.fusion, message, which=local)
     p = model.cfg.dropout
     return dropout_seq(seq, p, model.training), dropout_seq(last, p, model.training), {key: weights}
+
+
+def reference_optimizer(cfg, params):
+    """The optimizer as it was before issue 20: torch's Adadelta (not the fused one), else the same."""
+    from raymtl.train.build import build_optimizer
+
+    if cfg.optim.name == "adadelta":
+        return torch.optim.Adadelta([p for p in params if p.requires_grad], lr=cfg.optim.lr,
+                                    weight_decay=cfg.optim.weight_decay)
+    return build_optimizer(cfg, params)
 
 
 def use_reference(model):

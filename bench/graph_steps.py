@@ -4,10 +4,12 @@ One training step = forward, loss, backward, gradient clipping and the optimiser
 ``configs/fudan16_graph.yaml`` (16 review domains, GloVe 50d, hidden 200, batch 8, reviews cut at
 200 tokens, AdaDelta), on 1 torch thread. The batches are the trainer's: each task's length-bucketed
 batch sampler, tasks drawn uniformly (graph-mtl's Algorithm 1), the first ``steps`` draws of epoch 0.
-``*_before`` runs the pre-issue-20 recurrence (``bench/graph_reference.py``) on a copy of the same
-model, ``*_after`` the current one, alternating, ``repeats`` times; a figure is the best repeat's
-mean per step (the least disturbed by other load). ``*_t200`` rows: the 8 longest reviews of one
-domain (every row 200 tokens), the worst case.
+``*_before`` runs the pre-issue-20 recurrence and optimizer (``bench/graph_reference.py``: the
+per-step autograd loop, torch's Adadelta) on a copy of the same model, ``*_after`` the current one
+(the written-out backward, the compiled message attention and Adadelta update of ``raymtl.ckernels``), alternating, ``repeats`` times; a figure is the best repeat's
+mean per step (the least disturbed by other load). ``*_eager`` is the ablation between the two: today's
+recurrence with the eager attention ops and torch's Adadelta (no compiled kernel). ``*_t200`` rows: the
+8 longest reviews of one domain (every row 200 tokens), the worst case.
 """
 
 from __future__ import annotations
@@ -64,11 +66,11 @@ def longest_batch(cfg, data):
 class Stepper:
     """A model + optimiser doing the trainer's step on given batches, timed per step."""
 
-    def __init__(self, cfg, model):
+    def __init__(self, cfg, model, optimizer=None):
         from raymtl.train.build import build_optimizer
 
         self.cfg, self.model = cfg, model.train()
-        self.opt = build_optimizer(cfg, model.parameters())
+        self.opt = (optimizer or build_optimizer)(cfg, model.parameters())
         self.weights = {t.name: t.weight for t in cfg.tasks}
 
     def step(self, batch, seed: int) -> float:
@@ -114,7 +116,7 @@ def measure_graph(steps: int = 8, repeats: int = 3, worst_case: bool = True, con
     """Rows ``step_s`` for sg_mtl/cg_mtl before/after and fs_mtl, plus CPU-second and speed-up rows."""
     import torch
 
-    from graph_reference import use_reference
+    from graph_reference import reference_optimizer, use_reference
     from raymtl.train.config import TrainConfig
     from raymtl.train.data import TrainData
     from raymtl.train.build import build_model
@@ -137,7 +139,11 @@ def measure_graph(steps: int = 8, repeats: int = 3, worst_case: bool = True, con
         model = build_model(cfg, data, log=lambda _m: None)
         variants = {"after": Stepper(cfg, model)}
         if arch != "fs_mtl":
-            variants = {"before": Stepper(cfg, use_reference(copy.deepcopy(model))), **variants}
+            # ablation: today's recurrence with the eager attention and torch's Adadelta (no C kernels)
+            eager = copy.deepcopy(model)
+            eager.cfg.fused_attention = False
+            variants = {"before": Stepper(cfg, use_reference(copy.deepcopy(model)), reference_optimizer),
+                        "eager": Stepper(cfg, eager, reference_optimizer), **variants}
         sets = [("", batches)] + ([("_t200", [worst])] if worst is not None and arch != "fs_mtl" else [])
         for suffix, bs in sets:
             log(f"... {arch}{suffix}: {len(bs)} batches of {cfg.train.batch_size}, lengths "
@@ -154,5 +160,10 @@ def measure_graph(steps: int = 8, repeats: int = 3, worst_case: bool = True, con
                 # the same weights, batches and dropout: the losses must agree (first repeat's run)
                 diff = max(abs(x - y) for x, y in zip(a["losses"], b["losses"]))
                 rows.append(row("max_abs_loss_diff", arch + suffix, diff, "loss"))
+                e = best["eager"]
+                rows.append(row("speedup_cpu", f"{arch}_kernels{suffix}", e["cpu"] / a["cpu"],
+                                "x (eager / after, CPU: what the compiled kernels add)"))
+                diff = max(abs(x - y) for x, y in zip(a["losses"], e["losses"]))
+                rows.append(row("max_abs_loss_diff", f"{arch}_kernels{suffix}", diff, "loss"))
         del variants, model
     return rows, details

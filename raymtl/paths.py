@@ -1,4 +1,4 @@
-"""Where things live: the shared data directory and the default shard cache."""
+"""Where things live: the shared data directory, the default shard cache, the compiled-kernel cache."""
 
 from __future__ import annotations
 
@@ -22,6 +22,15 @@ def shards_dir() -> Path:
     if env:
         return Path(env).expanduser().resolve()
     return Path.home() / ".cache" / "raymtl" / "shards"
+
+
+def kernels_dir() -> Path:
+    """Compiled CPU kernels (one file per source, compiler and CPU): ``$RAYMTL_KERNELS_DIR``, else
+    ``~/.cache/raymtl/kernels``."""
+    env = os.environ.get("RAYMTL_KERNELS_DIR")
+    if env:
+        return Path(env).expanduser().resolve()
+    return Path.home() / ".cache" / "raymtl" / "kernels"
 
 
 def resolve_input(path: str | Path) -> tuple[Path, str | None]:

@@ -22,8 +22,10 @@ def build_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
         return torch.optim.AdamW(params, lr=o.lr, weight_decay=o.weight_decay)
     if o.name == "rmsprop":
         return torch.optim.RMSprop(params, lr=o.lr, weight_decay=o.weight_decay, momentum=o.momentum)
-    if o.name == "adadelta":
-        return torch.optim.Adadelta(params, lr=o.lr, weight_decay=o.weight_decay)
+    if o.name == "adadelta":  # torch's, with the CPU float32 update as one compiled pass
+        from raymtl.train.fused_adadelta import Adadelta
+
+        return Adadelta(params, lr=o.lr, weight_decay=o.weight_decay)
     return torch.optim.SGD(params, lr=o.lr, weight_decay=o.weight_decay, momentum=o.momentum)
 
 

@@ -320,9 +320,12 @@ def check_positive(cfg, *names: str) -> None:
 
 @dataclass
 class MessagePassingConfig(GraphConfig):
-    """``attn_size``: size of the edge scorer's hidden layer (W^(s) in eq. 5; 0 = ``hidden``)."""
+    """``attn_size``: size of the edge scorer's hidden layer (W^(s) in eq. 5; 0 = ``hidden``).
+    ``fused_attention``: on CPU in float32, run the message attention as one compiled pass per step
+    (built once with the machine's C compiler; the eager torch ops where there is none), same results."""
 
     attn_size: int = 0
+    fused_attention: bool = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -365,6 +368,7 @@ class MessagePassingModel(RowModel):
         sources, key = self.messages(x, batch, rows)
         seq, last, weights = lstm_dagger(x_proj, w_hh, batch.mask[rows.example], self.fusion, self.scorer.W_h.weight,
                                          qx, sources, which=local,
-                                         recompute=bool(getattr(self.cfg, "checkpoint_attention", True)))
+                                         recompute=bool(getattr(self.cfg, "checkpoint_attention", True)),
+                                         fused=self.cfg.fused_attention)
         p = self.cfg.dropout
         return dropout_seq(seq, p, self.training), dropout_seq(last, p, self.training), {key: weights}

@@ -11,7 +11,10 @@ buffers and the backward is written out (back-propagation through time), so that
 - weight gradients are one matrix product over all steps, not one per step, and the local derivative
   factors that do not depend on the incoming gradient are computed for all steps at once.
 
-torch.compile of the step's attention was slower on CPU than these eager ops (and took a minute to
+On CPU in float32 the attention of a step (scores, softmax, message; in backward its gradients) is one
+call of the compiled kernel of ``_fused_attention`` (``fused``), a single pass over the candidates
+instead of the eager ops' five; elsewhere, or without a C compiler, the eager ops below run.
+torch.compile of the step's attention was slower on CPU than the eager ops (and took a minute to
 compile), so it is not used.
 
 The message weights (α, β) it returns carry no gradient (they are read, never trained on).
@@ -22,6 +25,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+
+from raymtl.models.architectures._fused_attention import FusedAttention, usable
 
 
 @dataclass
@@ -51,9 +56,14 @@ class _Recurrence(torch.autograd.Function):
     @staticmethod
     @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
     def forward(ctx, xq, w_cat, w_fr, w_c, u, src, val, mask, exclude, bounds, hidden,  # type: ignore[override]
-                recompute):
+                recompute, fused):
         n, t_len, _ = xq.shape
         nh, static = hidden, src.dim() == 3
+        kern = None
+        if fused and usable(xq, src, val, u):
+            src, val = src.contiguous(), val.contiguous()  # the kernel reads [J, ·] blocks row by row
+            kern = FusedAttention(u, exclude.logical_not().float())
+            mask_rows = mask.t().float().contiguous()  # [T, N]: step t's row mask as one contiguous row
         save = any(ctx.needs_input_grad)
         new = xq.new_empty
         pre = new(t_len, n, w_cat.shape[-1])  # [W_hh x | W_h h] + [W_ih x + b | W_x x] per step
@@ -93,19 +103,23 @@ class _Recurrence(torch.autograd.Function):
             torch.sigmoid(pre_gates[t], out=act_t[t])
             torch.tanh(pre_g[t], out=act_g[t])
             torch.mul(sf_t[t], cs_t[t], out=cn_t[t]).addcmul_(si_t[t], tg_t[t])  # graph-mtl eq. 2 (memory update)
-            torch.add(src if static else src_t[t], pre_q[t].unsqueeze(1), out=buf)
-            buf.tanh_()
-            if z_all is not None:
-                z_all[t] = buf
-            torch.mv(flat_buf, u, out=flat_s)  # graph-mtl eq. 4–5
-            beta = torch.softmax(s.masked_fill_(exclude, neg), dim=-1)  # graph-mtl eq. 6 / 8
-            if full[t]:
-                torch.mul(beta, keep, out=w_t[t])
-                beta = w_t[t]
+            if kern is not None:  # graph-mtl eq. 3–8 in one pass
+                kern.forward(src if static else src_t[t], val if static else val_t[t], pre_q[t],
+                             None if full[t] else mask_rows[t], w_t[t], r[t], None if z_all is None else z_all[t])
             else:
-                beta.mul_(keep)
-                torch.mul(beta, mf_t[t], out=w_t[t])
-            torch.bmm(beta.unsqueeze(1), val if static else val_t[t], out=r_t[t])  # graph-mtl eq. 3 / 8
+                torch.add(src if static else src_t[t], pre_q[t].unsqueeze(1), out=buf)
+                buf.tanh_()
+                if z_all is not None:
+                    z_all[t] = buf
+                torch.mv(flat_buf, u, out=flat_s)  # graph-mtl eq. 4–5
+                beta = torch.softmax(s.masked_fill_(exclude, neg), dim=-1)  # graph-mtl eq. 6 / 8
+                if full[t]:
+                    torch.mul(beta, keep, out=w_t[t])
+                    beta = w_t[t]
+                else:
+                    beta.mul_(keep)
+                    torch.mul(beta, mf_t[t], out=w_t[t])
+                torch.bmm(beta.unsqueeze(1), val if static else val_t[t], out=r_t[t])  # graph-mtl eq. 3 / 8
             torch.mm(r[t], w_fr_c, out=fa_t[t])  # [W_f r_t | W_r r_t]
             torch.addmm(fg_t[t], cn_t[t], w_c_t, out=gg_t[t]).sigmoid_()  # graph-mtl eq. 11
             torch.addcmul(cn_t[t], gg_t[t], fr_t[t], out=th_t[t]).tanh_()
@@ -123,7 +137,7 @@ class _Recurrence(torch.autograd.Function):
         ctx.mark_non_differentiable(out_w)
         if save:
             ctx.save_for_backward(w_cat, w_fr, w_c, u, src, val, mask, pre, act, hs, cs, cn, gg, th, r, fa, weights)
-            ctx.bounds, ctx.hidden, ctx.z_all = bounds, hidden, z_all
+            ctx.bounds, ctx.hidden, ctx.z_all, ctx.kern = bounds, hidden, z_all, kern
         return seq.transpose(0, 1).contiguous(), hs[t_len].clone(), out_w
 
     @staticmethod
@@ -131,7 +145,7 @@ class _Recurrence(torch.autograd.Function):
     def backward(ctx, d_seq, d_last, _d_weights):  # type: ignore[override]
         (w_cat, w_fr, w_c, u, src, val, mask, pre, act, hs, cs, cn, gg, th, r, fa,
          weights) = ctx.saved_tensors
-        bounds, nh, z_all = ctx.bounds, ctx.hidden, ctx.z_all
+        bounds, nh, z_all, kern = ctx.bounds, ctx.hidden, ctx.z_all, ctx.kern
         t_len, n = act.shape[:2]
         static = src.dim() == 3
         # the factors of every step's local derivatives that do not depend on the incoming gradient,
@@ -151,8 +165,10 @@ class _Recurrence(torch.autograd.Function):
         d_fa = act.new_empty(fa.shape)
         d_r = act.new_empty(r.shape)
         du = torch.zeros_like(u)
-        buf = act.new_empty(src.shape if static else src[:, 0].shape)
-        if static:
+        buf = act.new_empty(src.shape if static else src[:, 0].shape) if kern is None else act.new_empty(0)
+        if kern is not None:
+            dsrc = torch.zeros_like(src) if static else torch.empty_like(src)  # static: Σ_t ds_t (1 - Z_t²)
+        elif static:
             dsrc_sq = torch.zeros_like(src)  # Σ_t ds_t Z_t², so that dsrc = u ⊙ (Σ_t ds_t - Σ_t ds_t Z_t²)
             ds_sum = src.new_zeros(src.shape[:2])
             val_rows = val.transpose(1, 2).contiguous()  # [N, M, J]: dβ as [1, M] @ [M, J] (4x [J, M] @ [M, 1])
@@ -173,7 +189,7 @@ class _Recurrence(torch.autograd.Function):
         w_t, q_t = weights.unbind(0), pre[..., 4 * nh:].unbind(0)
         src_t = None if static else src.unbind(1)
         val_t = None if static else val.unbind(1)
-        flat_buf = buf.view(-1, buf.shape[-1])
+        flat_buf = buf.view(-1, buf.shape[-1]) if kern is None else None
         for t in reversed(range(t_len)):
             if full[t]:  # every row real: no carry-over of dh, dc past this step
                 dh_new = dh + d_seq_t[t] if d_seq_t is not None else dh
@@ -190,27 +206,32 @@ class _Recurrence(torch.autograd.Function):
             dcp = dcn * sf_t[t] if full[t] else torch.addcmul(dc * keep_t[t], dcn, sf_t[t])
             torch.mul(p_cn_t[t], dcn.unsqueeze(1), out=d_cn_t[t])
             torch.mul(dh_new, p_o_t[t], out=d_o_t[t])
-            # message attention: ds = softmax'(dβ), then the scores' tanh recomputed in place
-            beta = w_t[t]
-            if static:
-                d_beta = torch.bmm(dr.unsqueeze(1), val_rows).squeeze(1)
+            if kern is not None:  # the message attention's gradients in one pass
+                kern.backward(src if static else src_t[t], val if static else val_t[t], q_t[t], w_t[t], dr, du,
+                              d_q_t[t], dsrc if static else dsrc[:, t], accumulate=static,
+                              z_in=None if z_all is None else z_all[t])
             else:
-                d_beta = torch.bmm(val_t[t], dr.unsqueeze(-1)).squeeze(-1)
-            ds = beta * (d_beta - (beta * d_beta).sum(-1, keepdim=True))
-            if z_all is None:
-                torch.add(src if static else src_t[t], q_t[t].unsqueeze(1), out=buf)
-                buf.tanh_()
-            else:
-                buf.copy_(z_all[t])
-            du.addmv_(flat_buf.t(), ds.view(-1))
-            buf.mul_(buf)
-            d_q = ds.sum(-1, keepdim=True) - torch.bmm(ds.unsqueeze(1), buf).squeeze(1)
-            torch.mul(d_q, u, out=d_q_t[t])
-            if static:
-                dsrc_sq.addcmul_(buf, ds.unsqueeze(-1))
-                ds_sum.add_(ds)
-            else:
-                dsrc[:, t] = (1 - buf) * ds.unsqueeze(-1) * u
+                # message attention: ds = softmax'(dβ), then the scores' tanh recomputed in place
+                beta = w_t[t]
+                if static:
+                    d_beta = torch.bmm(dr.unsqueeze(1), val_rows).squeeze(1)
+                else:
+                    d_beta = torch.bmm(val_t[t], dr.unsqueeze(-1)).squeeze(-1)
+                ds = beta * (d_beta - (beta * d_beta).sum(-1, keepdim=True))
+                if z_all is None:
+                    torch.add(src if static else src_t[t], q_t[t].unsqueeze(1), out=buf)
+                    buf.tanh_()
+                else:
+                    buf.copy_(z_all[t])
+                du.addmv_(flat_buf.t(), ds.view(-1))
+                buf.mul_(buf)
+                d_q = ds.sum(-1, keepdim=True) - torch.bmm(ds.unsqueeze(1), buf).squeeze(1)
+                torch.mul(d_q, u, out=d_q_t[t])
+                if static:
+                    dsrc_sq.addcmul_(buf, ds.unsqueeze(-1))
+                    ds_sum.add_(ds)
+                else:
+                    dsrc[:, t] = (1 - buf) * ds.unsqueeze(-1) * u
             dg = d_pre_t[t]
             if len(bounds) == 1:
                 dh = torch.mm(dg, w_cat_t[0]) if full[t] else torch.addmm(dh * keep_t[t], dg, w_cat_t[0])
@@ -225,19 +246,23 @@ class _Recurrence(torch.autograd.Function):
                                for a, b in bounds])
         d_w_fr = r.reshape(-1, r.shape[-1]).t() @ d_fa.reshape(-1, 2 * nh)
         d_w_c = d_fa[..., nh:].reshape(-1, nh).t() @ cn.reshape(-1, nh)
-        if static:
+        if kern is not None:
+            d_src = dsrc * u if static else dsrc
+        elif static:
             d_src = (ds_sum.unsqueeze(-1) - dsrc_sq) * u
-            d_val = torch.einsum("tnj,tnm->njm", weights, d_r)  # Σ_t β_t^T dr_t
         else:
             d_src = dsrc
+        if static:
+            d_val = torch.einsum("tnj,tnm->njm", weights, d_r)  # Σ_t β_t^T dr_t
+        else:
             d_val = (weights.unsqueeze(-1) * d_r.unsqueeze(2)).transpose(0, 1)
         return (d_pre.transpose(0, 1), d_w_cat, d_w_fr, d_w_c, du, d_src, d_val,
-                None, None, None, None, None)
+                None, None, None, None, None, None)
 
 
 def lstm_dagger(x_proj: torch.Tensor, w_hh: torch.Tensor, mask: torch.Tensor, fusion, w_h: torch.Tensor,
-                qx: torch.Tensor, sources: Sources, which: torch.Tensor | None = None, *, recompute: bool = True
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                qx: torch.Tensor, sources: Sources, which: torch.Tensor | None = None, *, recompute: bool = True,
+                fused: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Run LSTM† (graph-mtl eq. 9–11) over N rows of T steps with attention messages (eq. 4–8).
 
     ``x_proj [N, T, 4H]``: ``W_ih x_t + b`` of each row's own task LSTM; ``w_hh [U, 4H, H]`` the
@@ -247,6 +272,7 @@ def lstm_dagger(x_proj: torch.Tensor, w_hh: torch.Tensor, mask: torch.Tensor, fu
     Returns hidden states ``[N, T, H]`` (0 at padding), the last real state ``[N, H]`` and the
     message weights ``[N, T, J]`` (0 at padding and on excluded candidates). ``recompute``: recompute the
     edge scores' ``tanh`` in backward (memory O(N·J·A)) instead of storing every step's (O(N·T·J·A)).
+    ``fused``: the attention by the compiled kernel where it applies (see ``_fused_attention``).
     """
     n = x_proj.shape[0]
     hidden = w_hh.shape[-1]
@@ -263,7 +289,7 @@ def lstm_dagger(x_proj: torch.Tensor, w_hh: torch.Tensor, mask: torch.Tensor, fu
     w_cat = torch.cat([w_hh.transpose(1, 2), w_h.t().expand(w_hh.shape[0], -1, -1)], dim=-1)  # [U, H, 4H+A]
     w_fr = torch.cat([fusion.W_f.weight, fusion.W_r.weight], dim=0).t()  # [M, 2H]
     seq, last, weights = _Recurrence.apply(xq, w_cat, w_fr, fusion.W_c.weight, sources.u, sources.src,
-                                           sources.val, mask, sources.exclude, bounds, hidden, recompute)
+                                           sources.val, mask, sources.exclude, bounds, hidden, recompute, fused)
     if order is not None:
         inv = torch.empty_like(order)
         inv[order] = torch.arange(n, device=order.device)
