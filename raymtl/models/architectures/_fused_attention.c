@@ -139,3 +139,92 @@ void raymtl_attn_backward(long n_rows, long n_cand, long a_dim, long m_dim,
         for (long a = 0; a < a_dim; a++) dqn[a] *= u[a];
     }
 }
+
+/* ---- the elementwise part of an LSTM-dagger step (graph-mtl eq. 9-11), around the matrix products that
+ * stay in torch: one call instead of ~6 small torch ops each, forward and backward. H = hidden size;
+ * every [N, H] array is contiguous unless a row stride (_ns) is given; row_mask NULL = every row real. */
+
+static inline float fast_sigmoid(float x) { return 0.5f * fast_tanh(0.5f * x) + 0.5f; }
+
+/* act = [sig(i), sig(f), tanh(g), sig(o)] of pre's first 4H columns; cn = sig(f) c + sig(i) tanh(g) */
+void raymtl_gates_forward(long n_rows, long h, const float *RESTRICT pre, long pre_ns, const float *RESTRICT c,
+                          float *RESTRICT act, float *RESTRICT cn) {
+    for (long n = 0; n < n_rows; n++) {
+        const float *p = pre + n * pre_ns;
+        float *a = act + n * 4 * h;
+        for (long k = 0; k < 2 * h; k++) a[k] = fast_sigmoid(p[k]);
+        for (long k = 2 * h; k < 3 * h; k++) a[k] = fast_tanh(p[k]);
+        for (long k = 3 * h; k < 4 * h; k++) a[k] = fast_sigmoid(p[k]);
+        const float *cr = c + n * h;
+        float *cnr = cn + n * h;
+        for (long k = 0; k < h; k++) cnr[k] = a[h + k] * cr[k] + a[k] * a[2 * h + k];
+    }
+}
+
+/* gg = sig(gg) in place (eq. 11), th = tanh(cn + gg fr), h = sig(o) th (eq. 10); seq = h (0 on a padded
+ * row); a padded row keeps h_prev and c_prev as its next state. */
+void raymtl_out_forward(long n_rows, long h, float *RESTRICT gg, const float *RESTRICT fr, long fr_ns,
+                        const float *RESTRICT cn, const float *RESTRICT act, const float *RESTRICT h_prev,
+                        const float *RESTRICT c_prev, const float *RESTRICT row_mask, float *RESTRICT th,
+                        float *RESTRICT seq, float *RESTRICT h_next, float *RESTRICT c_next) {
+    for (long n = 0; n < n_rows; n++) {
+        const float *frr = fr + n * fr_ns, *so = act + n * 4 * h + 3 * h;
+        long o = n * h;
+        int real = row_mask == 0 || row_mask[n] != 0.0f;
+        for (long k = 0; k < h; k++) {
+            float g = fast_sigmoid(gg[o + k]);
+            gg[o + k] = g;
+            float t = fast_tanh(cn[o + k] + g * frr[k]);
+            th[o + k] = t;
+            float hn = so[k] * t;
+            seq[o + k] = real ? hn : 0.0f;
+            h_next[o + k] = real ? hn : h_prev[o + k];
+            c_next[o + k] = real ? cn[o + k] : c_prev[o + k];
+        }
+    }
+}
+
+/* Backward, before the products: dh_new = (dh + dseq) m, dcn = dc m + dh_new p_th, d_fa = p_fa * (dh_new p_th)
+ * for both halves ([d W_f r, d a]); dseq NULL = no gradient on the sequence output. */
+void raymtl_cell_backward_a(long n_rows, long h, const float *RESTRICT dh, const float *RESTRICT dseq,
+                            long dseq_ns, const float *RESTRICT row_mask, const float *RESTRICT dc,
+                            const float *RESTRICT p_th, const float *RESTRICT p_fa, float *RESTRICT dh_new,
+                            float *RESTRICT dcn, float *RESTRICT d_fa) {
+    for (long n = 0; n < n_rows; n++) {
+        float m = row_mask ? row_mask[n] : 1.0f;
+        long o = n * h;
+        const float *ds = dseq ? dseq + n * dseq_ns : 0;
+        const float *pf = p_fa + 2 * o;
+        float *df = d_fa + 2 * o;
+        for (long k = 0; k < h; k++) {
+            float d = (ds ? dh[o + k] + ds[k] : dh[o + k]) * m;
+            dh_new[o + k] = d;
+            float d2 = d * p_th[o + k];
+            dcn[o + k] = dc[o + k] * m + d2;
+            df[k] = pf[k] * d2;
+            df[h + k] = pf[h + k] * d2;
+        }
+    }
+}
+
+/* Backward, after dcn got its W_c product: dc_prev = dcn sig(f) (+ dc on a padded row), d_pre's gate
+ * columns [d i, d f, d g] = p_cn * dcn and d o = dh_new p_o (d_pre row stride dpre_ns). */
+void raymtl_cell_backward_b(long n_rows, long h, const float *RESTRICT dcn, const float *RESTRICT dc,
+                            const float *RESTRICT act, const float *RESTRICT row_mask, const float *RESTRICT p_cn,
+                            const float *RESTRICT dh_new, const float *RESTRICT p_o, float *RESTRICT dc_prev,
+                            float *RESTRICT d_pre, long dpre_ns) {
+    for (long n = 0; n < n_rows; n++) {
+        float m = row_mask ? row_mask[n] : 1.0f;
+        long o = n * h;
+        const float *sf = act + n * 4 * h + h, *pc = p_cn + 3 * o;
+        float *dp = d_pre + n * dpre_ns;
+        for (long k = 0; k < h; k++) {
+            float d = dcn[o + k];
+            dc_prev[o + k] = row_mask ? dc[o + k] * (1.0f - m) + d * sf[k] : d * sf[k];
+            dp[k] = pc[k] * d;
+            dp[h + k] = pc[h + k] * d;
+            dp[2 * h + k] = pc[2 * h + k] * d;
+            dp[3 * h + k] = dh_new[o + k] * p_o[o + k];
+        }
+    }
+}

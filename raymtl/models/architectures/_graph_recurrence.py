@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import torch
 
-from raymtl.models.architectures._fused_attention import FusedAttention, usable
+from raymtl.models.architectures._fused_attention import FusedStep, usable
 
 
 @dataclass
@@ -62,7 +62,7 @@ class _Recurrence(torch.autograd.Function):
         kern = None
         if fused and usable(xq, src, val, u):
             src, val = src.contiguous(), val.contiguous()  # the kernel reads [J, ·] blocks row by row
-            kern = FusedAttention(u, exclude.logical_not().float())
+            kern = FusedStep(u, exclude.logical_not().float())
             mask_rows = mask.t().float().contiguous()  # [T, N]: step t's row mask as one contiguous row
         save = any(ctx.needs_input_grad)
         new = xq.new_empty
@@ -100,26 +100,31 @@ class _Recurrence(torch.autograd.Function):
             else:
                 for g, (a, b) in enumerate(bounds):
                     torch.addmm(xq_t[t][a:b], h_prev[a:b], w_cat[g], out=pre_t[t][a:b])
+            if kern is not None:  # the gates and eq. 2's memory update, then graph-mtl eq. 3–8 in one pass
+                kern.gates(pre_t[t], cs_t[t], act_t[t], cn_t[t])
+                kern.forward(src if static else src_t[t], val if static else val_t[t], pre_q[t],
+                             None if full[t] else mask_rows[t], w_t[t], r[t], None if z_all is None else z_all[t])
+                torch.mm(r[t], w_fr_c, out=fa_t[t])  # [W_f r_t | W_r r_t]
+                torch.addmm(fg_t[t], cn_t[t], w_c_t, out=gg_t[t])
+                kern.out(gg_t[t], fr_t[t], cn_t[t], act_t[t], h_prev, cs_t[t], None if full[t] else mask_rows[t],
+                         th_t[t], seq_t[t], hs_t[t + 1], cs_t[t + 1])  # graph-mtl eq. 10–11
+                continue
             torch.sigmoid(pre_gates[t], out=act_t[t])
             torch.tanh(pre_g[t], out=act_g[t])
             torch.mul(sf_t[t], cs_t[t], out=cn_t[t]).addcmul_(si_t[t], tg_t[t])  # graph-mtl eq. 2 (memory update)
-            if kern is not None:  # graph-mtl eq. 3–8 in one pass
-                kern.forward(src if static else src_t[t], val if static else val_t[t], pre_q[t],
-                             None if full[t] else mask_rows[t], w_t[t], r[t], None if z_all is None else z_all[t])
+            torch.add(src if static else src_t[t], pre_q[t].unsqueeze(1), out=buf)
+            buf.tanh_()
+            if z_all is not None:
+                z_all[t] = buf
+            torch.mv(flat_buf, u, out=flat_s)  # graph-mtl eq. 4–5
+            beta = torch.softmax(s.masked_fill_(exclude, neg), dim=-1)  # graph-mtl eq. 6 / 8
+            if full[t]:
+                torch.mul(beta, keep, out=w_t[t])
+                beta = w_t[t]
             else:
-                torch.add(src if static else src_t[t], pre_q[t].unsqueeze(1), out=buf)
-                buf.tanh_()
-                if z_all is not None:
-                    z_all[t] = buf
-                torch.mv(flat_buf, u, out=flat_s)  # graph-mtl eq. 4–5
-                beta = torch.softmax(s.masked_fill_(exclude, neg), dim=-1)  # graph-mtl eq. 6 / 8
-                if full[t]:
-                    torch.mul(beta, keep, out=w_t[t])
-                    beta = w_t[t]
-                else:
-                    beta.mul_(keep)
-                    torch.mul(beta, mf_t[t], out=w_t[t])
-                torch.bmm(beta.unsqueeze(1), val if static else val_t[t], out=r_t[t])  # graph-mtl eq. 3 / 8
+                beta.mul_(keep)
+                torch.mul(beta, mf_t[t], out=w_t[t])
+            torch.bmm(beta.unsqueeze(1), val if static else val_t[t], out=r_t[t])  # graph-mtl eq. 3 / 8
             torch.mm(r[t], w_fr_c, out=fa_t[t])  # [W_f r_t | W_r r_t]
             torch.addmm(fg_t[t], cn_t[t], w_c_t, out=gg_t[t]).sigmoid_()  # graph-mtl eq. 11
             torch.addcmul(cn_t[t], gg_t[t], fr_t[t], out=th_t[t]).tanh_()
@@ -158,8 +163,10 @@ class _Recurrence(torch.autograd.Function):
         p_fa = torch.cat([gg, fr * gg * (1 - gg)], dim=-1)
         maskf = mask.t().unsqueeze(-1).to(act.dtype)
         keepf = 1 - maskf
+        if kern is not None and d_seq is not None:
+            d_seq = d_seq.contiguous()  # the kernel reads each step's [N, H] rows with one stride
         d_seq_tm = d_seq.transpose(0, 1) if d_seq is not None else None
-        dh = d_last.clone() if d_last is not None else act.new_zeros(n, nh)
+        dh = d_last.clone(memory_format=torch.contiguous_format) if d_last is not None else act.new_zeros(n, nh)
         dc = act.new_zeros(n, nh)
         d_pre = act.new_empty(pre.shape)
         d_fa = act.new_empty(fa.shape)
@@ -190,27 +197,39 @@ class _Recurrence(torch.autograd.Function):
         src_t = None if static else src.unbind(1)
         val_t = None if static else val.unbind(1)
         flat_buf = buf.view(-1, buf.shape[-1]) if kern is None else None
+        if kern is not None:
+            mask_rows = mask.t().to(act.dtype).contiguous()  # [T, N]
+            dh_nb, dcn_b, dc_b = act.new_empty(n, nh), act.new_empty(n, nh), (dc, act.new_empty(n, nh))
+            act_r, p_cn_r, p_fa_r = act.unbind(0), p_cn.unbind(0), p_fa.unbind(0)
         for t in reversed(range(t_len)):
-            if full[t]:  # every row real: no carry-over of dh, dc past this step
-                dh_new = dh + d_seq_t[t] if d_seq_t is not None else dh
-                dcn = dc
-            else:
-                m = m_t[t]
-                dh_new = (dh + d_seq_t[t]) * m if d_seq_t is not None else dh * m
-                dcn = dc * m
-            d_pre2 = dh_new * p_th_t[t]
-            dcn = dcn + d_pre2
-            torch.mul(p_fa_t[t], d_pre2.unsqueeze(1), out=d_fa2_t[t])  # [d W_f r, d a]
-            dr = torch.mm(d_fa_t[t], w_fr_t, out=d_r_t[t])
-            dcn.addmm_(d_a_t[t], w_c)
-            dcp = dcn * sf_t[t] if full[t] else torch.addcmul(dc * keep_t[t], dcn, sf_t[t])
-            torch.mul(p_cn_t[t], dcn.unsqueeze(1), out=d_cn_t[t])
-            torch.mul(dh_new, p_o_t[t], out=d_o_t[t])
-            if kern is not None:  # the message attention's gradients in one pass
+            if kern is not None:  # the elementwise derivatives in two calls around the products
+                rm = None if full[t] else mask_rows[t]
+                kern.cell_backward_a(dh, None if d_seq_t is None else d_seq_t[t], rm, dc, p_th_t[t], p_fa_r[t],
+                                     dh_nb, dcn_b, d_fa_t[t])
+                dr = torch.mm(d_fa_t[t], w_fr_t, out=d_r_t[t])
+                dcn_b.addmm_(d_a_t[t], w_c)
+                dcp = dc_b[1] if dc is dc_b[0] else dc_b[0]
+                kern.cell_backward_b(dcn_b, dc, act_r[t], rm, p_cn_r[t], dh_nb, p_o_t[t], dcp, d_pre_t[t])
+                # the message attention's gradients in one pass
                 kern.backward(src if static else src_t[t], val if static else val_t[t], q_t[t], w_t[t], dr, du,
                               d_q_t[t], dsrc if static else dsrc[:, t], accumulate=static,
                               z_in=None if z_all is None else z_all[t])
             else:
+                if full[t]:  # every row real: no carry-over of dh, dc past this step
+                    dh_new = dh + d_seq_t[t] if d_seq_t is not None else dh
+                    dcn = dc
+                else:
+                    m = m_t[t]
+                    dh_new = (dh + d_seq_t[t]) * m if d_seq_t is not None else dh * m
+                    dcn = dc * m
+                d_pre2 = dh_new * p_th_t[t]
+                dcn = dcn + d_pre2
+                torch.mul(p_fa_t[t], d_pre2.unsqueeze(1), out=d_fa2_t[t])  # [d W_f r, d a]
+                dr = torch.mm(d_fa_t[t], w_fr_t, out=d_r_t[t])
+                dcn.addmm_(d_a_t[t], w_c)
+                dcp = dcn * sf_t[t] if full[t] else torch.addcmul(dc * keep_t[t], dcn, sf_t[t])
+                torch.mul(p_cn_t[t], dcn.unsqueeze(1), out=d_cn_t[t])
+                torch.mul(dh_new, p_o_t[t], out=d_o_t[t])
                 # message attention: ds = softmax'(dβ), then the scores' tanh recomputed in place
                 beta = w_t[t]
                 if static:
