@@ -14,10 +14,9 @@ from raymtl import ckernels
 from raymtl.models.architectures import _fused_attention as fa
 from raymtl.models.architectures._graph_common import FusionGate
 from raymtl.models.architectures._graph_recurrence import Sources, lstm_dagger
-from raymtl.models.registry import default_registry
 from raymtl.train import fused_adadelta
 from raymtl.train.fused_adadelta import Adadelta
-from test_graph_recurrence import CASES, _batch, _inputs, _tasks
+from test_graph_recurrence import CASES, _inputs, case_model, forward_backward
 
 
 @pytest.fixture(autouse=True)
@@ -81,20 +80,10 @@ def test_kernel_tanh_is_within_a_few_float32_ulp():
 def test_fused_model_equals_eager_model(name, k, opts):
     """Every sg_mtl/cg_mtl case of the recurrence test, in float32: the fused attention against the
     eager ops, same weights, same batch (padding, excluded own task, one task with no messages)."""
-    opts = dict(opts)
-    tagging = opts.pop("tagging", False)
-    batch, tasks = _batch(k, tagging), _tasks(k, tagging)
-    torch.manual_seed(0)
-    fused = default_registry().build(name, {"emb_dim": 6, "hidden": 5, "attn_size": 4, "crf": False, **opts},
-                                     tasks, 30)
+    fused, batch = case_model(name, k, opts)
     eager = copy.deepcopy(fused)
     eager.cfg.fused_attention = False
-    outs = []
-    for model in (fused, eager):
-        out = model(batch)
-        sum(out.losses.values()).backward()
-        outs.append((out, {n: p.grad for n, p in model.named_parameters()}))
-    (o_f, g_f), (o_e, g_e) = outs
+    (o_f, g_f), (o_e, g_e) = forward_backward(fused, batch), forward_backward(eager, batch)
     key = "beta" if name == "sg_mtl" else "alpha"
     torch.testing.assert_close(o_f.extras[key], o_e.extras[key], rtol=1e-5, atol=1e-6)
     for task in o_e.losses:

@@ -118,23 +118,30 @@ CASES = [("sg_mtl", 3, {}), ("sg_mtl", 3, {"predict_all_tasks": True}), ("sg_mtl
          ("cg_mtl", 3, {"predict_all_tasks": True}), ("cg_mtl", 1, {}), ("cg_mtl", 3, {"tagging": True})]
 
 
-@pytest.mark.parametrize("name, k, opts", CASES)
-def test_new_recurrence_equals_the_replaced_one(name, k, opts):
+def case_model(name: str, k: int, opts: dict):
+    """A tiny ``name`` model of one CASES entry (seed 0) and its batch."""
     opts = dict(opts)
     tagging = opts.pop("tagging", False)
     batch, tasks = _batch(k, tagging), _tasks(k, tagging)
     torch.manual_seed(0)
-    new = default_registry().build(name, {"emb_dim": 6, "hidden": 5, "attn_size": 4, "crf": False, **opts},
-                                   tasks, 30)
+    model = default_registry().build(name, {"emb_dim": 6, "hidden": 5, "attn_size": 4, "crf": False, **opts},
+                                     tasks, 30)
+    return model, batch
+
+
+def forward_backward(model, batch):
+    """The model's outputs on ``batch`` and every parameter's gradient of the summed task losses."""
+    out = model(batch)
+    sum(out.losses.values()).backward()
+    return out, {n: p.grad for n, p in model.named_parameters()}
+
+
+@pytest.mark.parametrize("name, k, opts", CASES)
+def test_new_recurrence_equals_the_replaced_one(name, k, opts):
+    new, batch = case_model(name, k, opts)
     ref = copy.deepcopy(new)
     ref.encode_rows = types.MethodType(_ref_encode_rows, ref)
-    outs = []
-    for model in (new, ref):
-        out = model(batch)
-        loss = sum(out.losses.values())
-        loss.backward()
-        outs.append((out, {n: p.grad for n, p in model.named_parameters()}))
-    (o_new, g_new), (o_ref, g_ref) = outs
+    (o_new, g_new), (o_ref, g_ref) = forward_backward(new, batch), forward_backward(ref, batch)
     key = "beta" if name == "sg_mtl" else "alpha"
     assert o_new.extras[key].shape == o_ref.extras[key].shape
     torch.testing.assert_close(o_new.extras[key], o_ref.extras[key])
