@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from raymtl import ckernels
-from raymtl.models.architectures import _fused_attention as fa
+from raymtl.models.architectures import _fused_recurrence as fa
 from raymtl.models.architectures._graph_common import FusionGate
 from raymtl.models.architectures._graph_recurrence import Sources, lstm_dagger
 from raymtl.train import fused_adadelta
@@ -76,9 +76,22 @@ def test_kernel_tanh_is_within_a_few_float32_ulp():
     assert lib.raymtl_tanh(0.0) == 0.0 and lib.raymtl_tanh(30.0) == pytest.approx(1.0, abs=1e-6)
 
 
+def test_flush_denormals_zeroes_float32_denormals_inside_and_restores_the_mode():
+    tiny = torch.tensor([1e-39, -3e-40, 1e-30])  # two float32 denormals and a normal number
+    assert (tiny * 1.0)[0].item() != 0.0
+    with fa.flush_denormals():
+        inside = tiny * 1.0  # denormals-are-zero: read as 0
+        product = torch.tensor([1e-20]) * torch.tensor([1e-20])  # flush-to-zero: a denormal result is 0
+    assert inside.tolist()[:2] == [0.0, 0.0] and inside[2].item() == pytest.approx(1e-30)
+    assert product.item() == 0.0
+    after = tiny * 1.0
+    assert after[0].item() == pytest.approx(1e-39, rel=1e-3) and after[1].item() == pytest.approx(-3e-40, rel=1e-2)
+    assert (torch.tensor([1e-20]) * torch.tensor([1e-20])).item() == pytest.approx(1e-40, rel=1e-2)
+
+
 @pytest.mark.parametrize("name, k, opts", CASES)
 def test_fused_model_equals_eager_model(name, k, opts):
-    """Every sg_mtl/cg_mtl case of the recurrence test, in float32: the fused attention against the
+    """Every sg_mtl/cg_mtl case of the recurrence test, in float32: the compiled recurrence against the
     eager ops, same weights, same batch (padding, excluded own task, one task with no messages)."""
     fused, batch = case_model(name, k, opts)
     eager = copy.deepcopy(fused)

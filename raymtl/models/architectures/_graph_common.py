@@ -321,8 +321,9 @@ def check_positive(cfg, *names: str) -> None:
 @dataclass
 class MessagePassingConfig(GraphConfig):
     """``attn_size``: size of the edge scorer's hidden layer (W^(s) in eq. 5; 0 = ``hidden``).
-    ``fused_attention``: on CPU in float32, run the message attention as one compiled pass per step
-    (built once with the machine's C compiler; the eager torch ops where there is none), same results."""
+    ``fused_attention``: on CPU in float32, run LSTM† and its message attention (the whole time loop,
+    forward and backward) as one compiled call (built once with the machine's C compiler; the eager
+    torch ops where there is none), the same results within float tolerance."""
 
     attn_size: int = 0
     fused_attention: bool = True
