@@ -6,10 +6,12 @@ One training step = forward, loss, backward, gradient clipping and the optimiser
 batch sampler, tasks drawn uniformly (graph-mtl's Algorithm 1), the first ``steps`` draws of epoch 0.
 ``*_before`` runs the pre-issue-20 recurrence and optimizer (``bench/graph_reference.py``: the
 per-step autograd loop, torch's Adadelta) on a copy of the same model, ``*_after`` the current one
-(the written-out backward, the compiled message attention and Adadelta update of ``raymtl.ckernels``), alternating, ``repeats`` times; a figure is the best repeat's
-mean per step (the least disturbed by other load). ``*_eager`` is the ablation between the two: today's
-recurrence with the eager attention ops and torch's Adadelta (no compiled kernel). ``*_t200`` rows: the
-8 longest reviews of one domain (every row 200 tokens), the worst case.
+(the written-out backward, the whole LSTM† loop and the Adadelta update as compiled kernels of
+``raymtl.ckernels``), alternating, ``repeats`` times; a figure is the best repeat's mean per step (the
+least disturbed by other load). Ablations: ``*_eager``, today's recurrence with its eager torch ops and
+torch's Adadelta (no compiled kernel); ``sg_mtl_before_ftz``, the old code with float32 denormals flushed
+to 0 for the whole step (``torch.set_flush_denormal``; today's kernel flushes them in its backward).
+``*_t200`` rows: the 8 longest reviews of one domain (every row 200 tokens), the worst case.
 """
 
 from __future__ import annotations
@@ -66,14 +68,25 @@ def longest_batch(cfg, data):
 class Stepper:
     """A model + optimiser doing the trainer's step on given batches, timed per step."""
 
-    def __init__(self, cfg, model, optimizer=None):
+    def __init__(self, cfg, model, optimizer=None, flush_denormals: bool = False):
         from raymtl.train.build import build_optimizer
 
-        self.cfg, self.model = cfg, model.train()
+        self.cfg, self.model, self.flush_denormals = cfg, model.train(), flush_denormals
         self.opt = (optimizer or build_optimizer)(cfg, model.parameters())
         self.weights = {t.name: t.weight for t in cfg.tasks}
 
     def step(self, batch, seed: int) -> float:
+        import torch
+
+        if self.flush_denormals:  # the whole step with float32 denormals computed as 0 (ablation)
+            torch.set_flush_denormal(True)
+            try:
+                return self._step(batch, seed)
+            finally:
+                torch.set_flush_denormal(False)
+        return self._step(batch, seed)
+
+    def _step(self, batch, seed: int) -> float:
         import torch
 
         torch.manual_seed(seed)  # the same dropout masks for before and after
@@ -144,6 +157,9 @@ def measure_graph(steps: int = 8, repeats: int = 3, worst_case: bool = True, con
             eager.cfg.fused_attention = False
             variants = {"before": Stepper(cfg, use_reference(copy.deepcopy(model)), reference_optimizer),
                         "eager": Stepper(cfg, eager, reference_optimizer), **variants}
+            if arch == "sg_mtl":  # ablation: how much of the old step was float32 denormals
+                variants["before_ftz"] = Stepper(cfg, use_reference(copy.deepcopy(model)), reference_optimizer,
+                                                 flush_denormals=True)
         sets = [("", batches)] + ([("_t200", [worst])] if worst is not None and arch != "fs_mtl" else [])
         for suffix, bs in sets:
             log(f"... {arch}{suffix}: {len(bs)} batches of {cfg.train.batch_size}, lengths "
@@ -165,5 +181,8 @@ def measure_graph(steps: int = 8, repeats: int = 3, worst_case: bool = True, con
                                 "x (eager / after, CPU: what the compiled kernels add)"))
                 diff = max(abs(x - y) for x, y in zip(a["losses"], e["losses"]))
                 rows.append(row("max_abs_loss_diff", f"{arch}_kernels{suffix}", diff, "loss"))
+                if "before_ftz" in best:
+                    rows.append(row("speedup_cpu", f"{arch}_before_ftz{suffix}", b["cpu"] / best["before_ftz"]["cpu"],
+                                    "x (before / before with denormals flushed, CPU: what denormals cost the old code)"))
         del variants, model
     return rows, details
