@@ -254,9 +254,11 @@ static void cell_backward_b(long n_rows, long h, const float *RESTRICT dcn, cons
  * pointer) and the calls above, in one loop here instead of ~10 Python-dispatched calls per step.
  * P = 4H + A columns of pre = [gates | q]; buffers are time-major [T, N, .] and contiguous. */
 
-typedef void (*sgemm_t)(const char *, const char *, const int *, const int *, const int *, const float *,
-                        const float *, const int *, const float *, const int *, const float *, float *,
-                        const int *);
+/* Integers go by pointer to 64-bit storage: an LP64 BLAS reads their low 4 bytes (x86-64 and arm64
+ * are little-endian), an ILP64 one all 8, the same value either way. */
+typedef void (*sgemm_t)(const char *, const char *, const long *, const long *, const long *, const float *,
+                        const float *, const long *, const float *, const long *, const float *, float *,
+                        const long *);
 
 struct raymtl_recurrence {
     long n, t_len, h, a, m, j, groups;
@@ -281,9 +283,19 @@ struct raymtl_recurrence {
 static void mm(sgemm_t sgemm, long m, long n, long k, const float *A, long lda, const float *B, long ldb,
                float beta, float *C, long ldc) {
     if (m == 0) return;
-    const int im = (int)m, in = (int)n, ik = (int)k, ia = (int)lda, ib = (int)ldb, ic = (int)ldc;
     const float one = 1.0f;
-    sgemm("N", "N", &in, &im, &ik, &one, B, &ib, A, &ia, &beta, C, &ic);
+    sgemm("N", "N", &n, &m, &k, &one, B, &ldb, A, &lda, &beta, C, &ldc);
+}
+
+/* 1 if `sgemm` computes a small product right (checked once before the kernel trusts it) */
+int raymtl_sgemm_check(sgemm_t sgemm) {
+    const float a[6] = {1, 2, 3, 4, 5, 6}, b[6] = {7, 8, 9, 10, 11, 12};  /* [2, 3] @ [3, 2] */
+    float c[4] = {1, 1, 1, 1};
+    const float want[4] = {59, 65, 140, 155};  /* a @ b + c */
+    mm(sgemm, 2, 2, 3, a, 3, b, 2, 1.0f, c, 2);
+    for (int i = 0; i < 4; i++)
+        if (c[i] != want[i]) return 0;
+    return 1;
 }
 
 /* the step's row mask, or NULL where every row is real (no state carry-over to mask) */

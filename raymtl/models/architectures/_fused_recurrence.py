@@ -51,6 +51,7 @@ _REF = ctypes.POINTER(Recurrence)
 SIGNATURES: ckernels.Signatures = {
     "raymtl_tanh": ([ctypes.c_float], ctypes.c_float),
     "raymtl_denormal_mode": ([ctypes.c_uint], ctypes.c_uint),
+    "raymtl_sgemm_check": ([_P], ctypes.c_int),
     "raymtl_recurrence_forward": ([_REF], None),
     "raymtl_recurrence_backward": ([_REF], None),
 }
@@ -58,14 +59,18 @@ SIGNATURES: ckernels.Signatures = {
 
 @functools.cache
 def sgemm() -> int | None:
-    """Address of the Fortran-interface ``sgemm_`` torch's CPU library links (MKL or OpenBLAS, 32-bit
-    integers), so that the kernel's small products run on the same BLAS as ``torch.mm``; None if absent."""
-    lib_dir = Path(torch.__file__).parent / "lib"
+    """Address of the Fortran-interface ``sgemm_`` torch's CPU library links (MKL or OpenBLAS), so that the
+    kernel's small products run on the same BLAS as ``torch.mm``; None if absent or if it gets a small
+    product wrong (checked once; the eager ops run then)."""
+    lib, lib_dir = library(), Path(torch.__file__).parent / "lib"
+    if lib is None:
+        return None
     for path in [*sorted(lib_dir.glob("libtorch_cpu.*")), None]:
         try:
-            return ctypes.cast(ctypes.CDLL(None if path is None else str(path)).sgemm_, ctypes.c_void_p).value
+            address = ctypes.cast(ctypes.CDLL(None if path is None else str(path)).sgemm_, ctypes.c_void_p).value
         except (OSError, AttributeError):
             continue
+        return address if lib.raymtl_sgemm_check(address) == 1 else None
     return None
 
 
