@@ -8,8 +8,8 @@ buffers and the backward is written out (back-propagation through time), so that
   task, not every row through every task's ``W_hh``), one for ``[W_f | W_r] r_t`` and one for ``W_c c_t``;
 - the edge scores ``u tanh(q_t + W_s h_j)`` are recomputed in backward (O(N·J·A) memory, as with
   ``checkpoint_attention``), in place, with the ``u`` factor of ``dsrc`` applied once at the end;
-- weight gradients are one matrix product over all steps, not one per step, and the local derivative
-  factors that do not depend on the incoming gradient are computed for all steps at once.
+- weight gradients are one matrix product over all steps, not one per step, and (eager path) the local
+  derivative factors that do not depend on the incoming gradient are computed for all steps at once.
 
 On CPU in float32 the whole time loop, forward and backward, is one call of the compiled kernel of
 ``_fused_recurrence`` (``fused``): each step's attention in a single pass over the candidates instead of
@@ -23,6 +23,7 @@ The message weights (α, β) it returns carry no gradient (they are read, never 
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -129,7 +130,7 @@ class _Recurrence(torch.autograd.Function):
         if save:
             ctx.save_for_backward(w_cat, w_fr, w_c, u, src, val, mask, pre, b["act"], hs, cs, b["cn"], b["gg"],
                                   b["th"], b["r"], b["fa"], b["w"])
-            ctx.bounds, ctx.hidden, ctx.z_all, ctx.state = bounds, hidden, b["z_all"], state
+            ctx.bounds, ctx.z_all, ctx.state = bounds, b["z_all"], state
         return b["seq"].transpose(0, 1).contiguous(), hs[t_len].clone(), out_w
 
     @staticmethod
@@ -137,37 +138,27 @@ class _Recurrence(torch.autograd.Function):
     def backward(ctx, d_seq, d_last, _d_weights):  # type: ignore[override]
         (w_cat, w_fr, w_c, u, src, val, mask, pre, act, hs, cs, cn, gg, th, r, fa,
          weights) = ctx.saved_tensors
-        bounds, state = ctx.bounds, ctx.state
-        if state is None:
-            return _backward(d_seq, d_last, w_cat, w_fr, w_c, u, src, val, mask, pre, act, hs, cs, cn, gg, th, r, fa,
-                             weights, ctx.z_all, bounds, None)
-        with kernel.flush_denormals():  # see there: a gradient's denormals cost more than the rest of the step
-            return _backward(d_seq, d_last, w_cat, w_fr, w_c, u, src, val, mask, pre, act, hs, cs, cn, gg, th, r, fa,
-                             weights, ctx.z_all, bounds, state)
-
-
-def _backward(d_seq, d_last, w_cat, w_fr, w_c, u, src, val, mask, pre, act, hs, cs, cn, gg, th, r, fa, weights,
-              z_all, bounds, state):
-    """The gradients of :class:`_Recurrence`'s inputs: the time loop by the kernel (``state``) or in torch ops,
-    then the weight gradients as one product over all steps."""
-    nh, static = hs.shape[-1], src.dim() == 3
-    if state is not None:
-        d_pre, d_fa, d_r, du, dsrc = state.backward(d_seq, d_last)
-        d_src = dsrc * u if static else dsrc
-    else:
-        d_pre, d_fa, d_r, du, d_src = _eager_backward(d_seq, d_last, w_cat, w_fr, w_c, u, src, val, mask, pre,
-                                                      act, cs, gg, th, fa, weights, z_all, bounds)
-    hp = hs[:-1]
-    d_w_cat = torch.stack([hp[:, a:b].reshape(-1, nh).t() @ d_pre[:, a:b].reshape(-1, d_pre.shape[-1])
-                           for a, b in bounds])
-    d_w_fr = r.reshape(-1, r.shape[-1]).t() @ d_fa.reshape(-1, 2 * nh)
-    d_w_c = d_fa[..., nh:].reshape(-1, nh).t() @ cn.reshape(-1, nh)
-    if static:
-        d_val = torch.einsum("tnj,tnm->njm", weights, d_r)  # Σ_t β_t^T dr_t
-    else:
-        d_val = (weights.unsqueeze(-1) * d_r.unsqueeze(2)).transpose(0, 1)
-    return (d_pre.transpose(0, 1), d_w_cat, d_w_fr, d_w_c, du, d_src, d_val,
-            None, None, None, None, None, None)
+        bounds, state, nh, static = ctx.bounds, ctx.state, hs.shape[-1], src.dim() == 3
+        # the kernel's backward runs with float32 denormals flushed (see kernel.flush_denormals: they cost
+        # more than the rest of the step); its gradients feed the weight products below, flushed too
+        with kernel.flush_denormals() if state is not None else contextlib.nullcontext():
+            if state is not None:
+                d_pre, d_fa, d_r, du, dsrc = state.backward(d_seq, d_last)
+                d_src = dsrc * u if static else dsrc
+            else:
+                d_pre, d_fa, d_r, du, d_src = _eager_backward(d_seq, d_last, w_cat, w_fr, w_c, u, src, val, mask,
+                                                              pre, act, cs, gg, th, fa, weights, ctx.z_all, bounds)
+            hp = hs[:-1]  # weight gradients: one product over all steps
+            d_w_cat = torch.stack([hp[:, a:b].reshape(-1, nh).t() @ d_pre[:, a:b].reshape(-1, d_pre.shape[-1])
+                                   for a, b in bounds])
+            d_w_fr = r.reshape(-1, r.shape[-1]).t() @ d_fa.reshape(-1, 2 * nh)
+            d_w_c = d_fa[..., nh:].reshape(-1, nh).t() @ cn.reshape(-1, nh)
+            if static:
+                d_val = torch.einsum("tnj,tnm->njm", weights, d_r)  # Σ_t β_t^T dr_t
+            else:
+                d_val = (weights.unsqueeze(-1) * d_r.unsqueeze(2)).transpose(0, 1)
+        return (d_pre.transpose(0, 1), d_w_cat, d_w_fr, d_w_c, du, d_src, d_val,
+                None, None, None, None, None, None)
 
 
 def _eager_forward(xq, w_cat, w_fr, w_c, u, src, val, mask, exclude, bounds, *, pre, act, hs, cs, cn, gg, th, r,
