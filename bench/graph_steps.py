@@ -7,10 +7,11 @@ batch sampler, tasks drawn uniformly (graph-mtl's Algorithm 1), the first ``step
 ``*_before`` runs the pre-issue-20 recurrence and optimizer (``bench/graph_reference.py``: the
 per-step autograd loop, torch's Adadelta) on a copy of the same model, ``*_after`` the current one
 (the written-out backward, the whole LSTM† loop and the Adadelta update as compiled kernels of
-``raymtl.ckernels``), alternating, ``repeats`` times; a figure is the best repeat's mean per step (the
+``raymtl.ckernels``, the embedding's gradient row-sparse as the loop makes it), alternating, ``repeats`` times; a figure is the best repeat's mean per step (the
 least disturbed by other load). Ablations: ``*_eager``, today's recurrence with its eager torch ops and
 torch's Adadelta (no compiled kernel); ``sg_mtl_before_ftz``, the old code with float32 denormals flushed
-to 0 for the whole step (``torch.set_flush_denormal``; today's kernel flushes them in its backward).
+to 0 for the whole step (``torch.set_flush_denormal``; today's kernel flushes them in its backward);
+``sg_mtl_after_dense``, today's code with a dense embedding gradient (``optim.sparse_embeddings: false``).
 ``*_t200`` rows: the 8 longest reviews of one domain (every row 200 tokens), the worst case.
 """
 
@@ -68,11 +69,17 @@ def longest_batch(cfg, data):
 class Stepper:
     """A model + optimiser doing the trainer's step on given batches, timed per step."""
 
-    def __init__(self, cfg, model, optimizer=None, flush_denormals: bool = False):
+    def __init__(self, cfg, model, optimizer=None, flush_denormals: bool = False, sparse: bool = False):
+        import torch
+
         from raymtl.train.build import build_optimizer
+        from raymtl.train.sparse_grads import enable_sparse_embeddings
 
         self.cfg, self.model, self.flush_denormals = cfg, model.train(), flush_denormals
         self.opt = (optimizer or build_optimizer)(cfg, model.parameters())
+        # as the loop does on one CPU worker (optim.sparse_embeddings): row-sparse embedding gradients
+        self.sparse = sparse and enable_sparse_embeddings(model, self.opt, device=torch.device("cpu"), world=1,
+                                                          mixed_precision=False, gradient_weighting=False)
         self.weights = {t.name: t.weight for t in cfg.tasks}
 
     def step(self, batch, seed: int) -> float:
@@ -89,12 +96,14 @@ class Stepper:
     def _step(self, batch, seed: int) -> float:
         import torch
 
+        from raymtl.train.sparse_grads import clip_grad_norm
+
         torch.manual_seed(seed)  # the same dropout masks for before and after
         out = self.model(batch)
         loss = sum(self.weights.get(k, 1.0) * v for k, v in out.losses.items()) + sum(out.extra_losses.values())
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.grad is not None], self.cfg.optim.clip)
+        clip_grad_norm(self.model.parameters(), self.cfg.optim.clip)  # the loop's (torch's for dense gradients)
         self.opt.step()
         return float(loss.detach())
 
@@ -150,16 +159,20 @@ def measure_graph(steps: int = 8, repeats: int = 3, worst_case: bool = True, con
         cfg = TrainConfig.load(config, [f"model.arch={arch}"])
         torch.manual_seed(cfg.train.seed)
         model = build_model(cfg, data, log=lambda _m: None)
-        variants = {"after": Stepper(cfg, model)}
-        if arch != "fs_mtl":
+        variants = {}
+        if arch != "fs_mtl":  # (copies made before the "after" stepper makes its embedding sparse)
             # ablation: today's recurrence with the eager attention and torch's Adadelta (no C kernels)
             eager = copy.deepcopy(model)
             eager.cfg.fused_attention = False
             variants = {"before": Stepper(cfg, use_reference(copy.deepcopy(model)), reference_optimizer),
-                        "eager": Stepper(cfg, eager, reference_optimizer), **variants}
-            if arch == "sg_mtl":  # ablation: how much of the old step was float32 denormals
+                        "eager": Stepper(cfg, eager, reference_optimizer)}
+            if arch == "sg_mtl":
+                # ablations: how much of the old step was float32 denormals; today's code with the
+                # embedding's gradient dense (optim.sparse_embeddings: false)
                 variants["before_ftz"] = Stepper(cfg, use_reference(copy.deepcopy(model)), reference_optimizer,
                                                  flush_denormals=True)
+                variants["after_dense"] = Stepper(cfg, copy.deepcopy(model))
+        variants["after"] = Stepper(cfg, model, sparse=True)
         sets = [("", batches)] + ([("_t200", [worst])] if worst is not None and arch != "fs_mtl" else [])
         for suffix, bs in sets:
             log(f"... {arch}{suffix}: {len(bs)} batches of {cfg.train.batch_size}, lengths "
@@ -181,6 +194,12 @@ def measure_graph(steps: int = 8, repeats: int = 3, worst_case: bool = True, con
                                 "x (eager / after, CPU: what the compiled kernels add)"))
                 diff = max(abs(x - y) for x, y in zip(a["losses"], e["losses"]))
                 rows.append(row("max_abs_loss_diff", f"{arch}_kernels{suffix}", diff, "loss"))
+                if "after_dense" in best:
+                    rows.append(row("speedup_cpu", f"{arch}_sparse_embeddings{suffix}",
+                                    best["after_dense"]["cpu"] / a["cpu"],
+                                    "x (dense / row-sparse embedding gradients, CPU: what the sparse update adds)"))
+                    diff = max(abs(x - y) for x, y in zip(a["losses"], best["after_dense"]["losses"]))
+                    rows.append(row("max_abs_loss_diff", f"{arch}_sparse_embeddings{suffix}", diff, "loss"))
                 if "before_ftz" in best:
                     rows.append(row("speedup_cpu", f"{arch}_before_ftz{suffix}", b["cpu"] / best["before_ftz"]["cpu"],
                                     "x (before / before with denormals flushed, CPU: what denormals cost the old code)"))

@@ -63,6 +63,9 @@ class OptimConfig:
     weight_decay: float = 0.0  # l2
     clip: float = 5.0  # max gradient norm; 0 = off
     momentum: float = 0.0
+    # fine-tuned embedding tables get row-sparse gradients where the update stays exact
+    # (raymtl/train/sparse_grads.py: adadelta, l2 0, one CPU worker); false: always dense
+    sparse_embeddings: bool = True
 
 
 @dataclass

@@ -32,6 +32,7 @@ from raymtl.train.metrics import MetricTracker, main_metric_name
 from raymtl.train.reporter import Reporter
 from raymtl.train.sampling import TaskSampler, pass_epoch
 from raymtl.train.schedules import Schedule
+from raymtl.train.sparse_grads import clip_grad_norm, enable_sparse_embeddings
 from raymtl.train.weighting import WeightingStep, build_weighting, split_parameters
 
 
@@ -84,6 +85,12 @@ class Runner:
         self.lr_scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self.schedule.lr_lambda)
         self.amp = cfg.train.mixed_precision and self.device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda") if self.amp else None
+        if cfg.optim.sparse_embeddings:
+            sparse = enable_sparse_embeddings(self.model, self.optimizer, device=self.device, world=world,
+                                              mixed_precision=self.amp,
+                                              gradient_weighting=self.weighting.gradient_based)
+            if sparse:
+                self.log(f"row-sparse embedding gradients: {', '.join(sparse)}")
         self.weights = {t.name: t.weight for t in cfg.tasks}  # this trial's λ, not a cached TrainData's
         self.main_key = cfg.main_task
         self.epoch = 0
@@ -187,7 +194,7 @@ class Runner:
             if self.scaler is not None:
                 self.scaler.unscale_(self.optimizer)
             params = [p for p in self.model.parameters() if p.grad is not None]
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, cfg.optim.clip if cfg.optim.clip > 0 else float("inf"))
+            grad_norm = clip_grad_norm(params, cfg.optim.clip if cfg.optim.clip > 0 else float("inf"))
             # Gradients are already averaged over ranks by DDP, so every rank sees the same verdict.
             if not (torch.isfinite(grad_norm) and torch.isfinite(loss.detach())):
                 if not self._handle_nonfinite(epoch, name, parts):
