@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import pickle
 from pathlib import Path
 
 import optuna
@@ -177,6 +178,15 @@ def test_multi_objective_nsga2(tmp_path):
 
     study.optimize(objective, n_trials=6)
     assert all(t.params["model.hidden"] % 50 == 0 for t in study.trials)
+    # Tune pickles the searcher with its sampler (Optuna >= 5.1's GA samplers hold a lock): a copy
+    # made mid-study goes on sampling exactly as the original does.
+    copy = pickle.loads(pickle.dumps(study.sampler))
+    twin = optuna.create_study(sampler=copy, directions=["maximize", "minimize"])
+    for t in study.trials:
+        twin.add_trial(t)
+    study.optimize(objective, n_trials=4)
+    twin.optimize(objective, n_trials=4)
+    assert [t.params for t in twin.trials[6:]] == [t.params for t in study.trials[6:]]
 
 
 # ---------------------------------------------------------------------------------------------

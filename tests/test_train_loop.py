@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,8 @@ def test_results_json_and_metrics(tmp_path):
     assert saved["config"]["model"]["arch"] == "cmtl"
     assert summary["best_dev_score"] == max(h["dev_score"] for h in saved["history"])
     assert (tmp_path / "tensorboard").is_dir() and (tmp_path / "checkpoints" / "latest" / "state.pt").exists()
+    info = json.loads((tmp_path / "run_info.json").read_text())
+    assert info["pid"] == os.getpid() and info["from_epoch"] == 0 and info["world_size"] == 1
 
 
 def test_relations_report_strict_f1_and_boundaries_beside_it(tmp_path):

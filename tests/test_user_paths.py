@@ -100,10 +100,14 @@ def test_readme_main_job_verbatim_beside_another_ray_instance(shards_root, other
     assert (df["epochs_run"] >= 2).all() and (df["best_dev_score"] > 0).all(), df[["epochs_run", "best_dev_score"]]
     assert "best configuration:" in out and (exp / "best_config.yaml").exists()
     assert re.search(r"dev_score over 4 scored trials: min [\d.]+, median [\d.]+, max [\d.]+", out)
-    # Trials ran in our own instance, one process serving several trials (reused Tune actors).
-    infos = [json.loads(p.read_text()) for p in exp.glob("trial_*/results.json")]
-    assert len(infos) >= 3 and {i["path"] for i in infos} == {"in_process"}
+    # Trials ran in our own instance, one process serving several trials (reused Tune actors);
+    # run_info.json is written at each trial's start, so trials ASHA stopped have one too.
+    infos = [json.loads(p.read_text()) for p in exp.glob("trial_*/run_info.json")]
+    assert len(infos) == 4 and {i["path"] for i in infos} == {"in_process"}, infos
     assert any(i["data_from_cache"] for i in infos), "no trial reused a cached TrainData"
+    assert len({i["pid"] for i in infos}) < 4, "every trial had a process of its own"
+    finished = list(exp.glob("trial_*/results.json"))
+    assert len(finished) == (df["status"] == "terminated").sum(), (finished, df[["trial", "status"]])
     # The other instance is untouched: alive, and no driver or worker of ours ever ran on it.
     assert all(_alive(p) for p in other_ray["pids"])
     session_logs = list(other_ray["temp"].glob("session_*/logs"))

@@ -40,5 +40,7 @@ def build_sampler(space: SearchSpace) -> "optuna.samplers.BaseSampler":
             raise ConfigError("algorithm cmaes needs the `cmaes` package (pip install cmaes)", file=space.file,
                               key="search.algorithm")
         return optuna.samplers.CmaEsSampler(seed=s.seed)
+    from raymtl.search.nsga2 import PicklableNSGAIISampler
+
     population = s.population_size or min(50, max(4, s.num_samples // 4))
-    return optuna.samplers.NSGAIISampler(seed=s.seed, population_size=population)
+    return PicklableNSGAIISampler(seed=s.seed, population_size=population)

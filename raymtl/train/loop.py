@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -391,6 +392,11 @@ class Runner:
             finally:
                 remove_restore_copy(ckpt)  # a local copy made to resume from, on success or failure
         chaos_beat(self.run_dir, self.rank, "start", epoch=self.epoch, **self.info)
+        if self.rank == 0:  # where and how the run trains, also for a run the scheduler stops early
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            atomic.write_json(self.run_dir / "run_info.json", {
+                "pid": os.getpid(), "started": time.time(), "from_epoch": self.epoch, "world_size": self.world,
+                **self.info}, default=str)
         total_epochs = cfg.train.epochs
         run_started = time.perf_counter()
         first_epoch = self.epoch
