@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from raymtl.errors import ConfigError, DataError
+from raymtl.errors import ConfigError
 from raymtl.train.config import TrainConfig
 from raymtl.train.faults import NonFiniteLossError
 from raymtl.train.loop import Runner
