@@ -54,6 +54,7 @@ class SearchOptions:
     name: str | None = None
     resume: bool = False
     optuna_storage: str | None = None  # default: sqlite optuna.db in the experiment dir
+    resume_command: str = ""  # what continues this search if interrupted (default: SPACE --resume)
     smoke_test: bool = False
     refit: int = 0
     address: str | None = None
@@ -399,14 +400,23 @@ def run_search(opts: SearchOptions, interrupt: Interrupt | None = None) -> dict[
 
         pafs.copy_files(str(exp_dir), f"{storage}/{name}/outputs")
         print(f"outputs copied to {storage}/{name}/outputs")
-    print_summary(summary, exp_dir, space_file=opts.space)
+    print_summary(summary, exp_dir, space_file=opts.space, resume_command=opts.resume_command)
     if opts.refit and not stopped_by:
         summary["refit"] = refit(exp_dir, opts.refit, resources, storage)
     summary["placement_timeout"] = watchdog.expired
     return summary
 
 
+def resume_command(argv: list[str]) -> str:
+    """The user's own command with ``--resume``: the same space, name, storage and overrides (a
+    resumed search rebuilds its trials' configs from them)."""
+    import shlex
+
+    return "raymtl tune " + shlex.join([a for a in argv if a != "--resume"] + ["--resume"])
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     from raymtl.paths import default_storage, resolve_input
 
@@ -422,6 +432,7 @@ def main(argv: list[str] | None = None) -> int:
                          allow_failures=args.allow_failures, placement_timeout=args.placement_timeout,
                          trial_backend=args.trial_backend)
     opts.optuna_storage = args.optuna_storage
+    opts.resume_command = resume_command(argv)
     interrupt = Interrupt()
     try:
         summary = run_search(opts, interrupt)
@@ -429,8 +440,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"raymtl tune: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"raymtl tune: interrupted before the search finished; continue with: raymtl tune {space_file} "
-              "--resume", file=sys.stderr)
+        print(f"raymtl tune: interrupted before the search finished; continue with: {opts.resume_command}",
+              file=sys.stderr)
         return interrupt.exit_code
     code = exit_status(summary, interrupt, allow_failures=opts.allow_failures)
     if code == 1 and not summary.get("placement_timeout"):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -169,8 +170,14 @@ def test_interrupted_search_says_so_exits_nonzero_and_resumes(shards_root, tmp_p
     assert "status" in df and not (df["status"] == "terminated").all(), df[["trial", "status"]]
     assert set(df["status"]) <= {"terminated", "interrupted", "not_started", "stopped_early"}
     kept = int((df["status"] == "terminated").sum())
-    again = subprocess.run(_search_cmd(tmp_path) + ["--resume"], env=_env(shards), capture_output=True, text=True,
-                           timeout=900)
+    # The printed command, verbatim: the user's own name, storage and overrides plus --resume (a
+    # resumed search rebuilds the unfinished trials' configs from them).
+    hint = re.search(r"continue with: (raymtl tune .*)$", out, re.M)
+    assert hint, out[-2000:]
+    args = shlex.split(hint.group(1))
+    assert args == ["raymtl", *_search_cmd(tmp_path)[3:], "--resume"], hint.group(1)
+    again = subprocess.run([sys.executable, "-m", "raymtl.cli", *args[1:]], env=_env(shards), capture_output=True,
+                           text=True, timeout=900)
     assert again.returncode == 0, (again.stdout[-3000:], again.stderr[-3000:])
     # the progress lines count on from the trials the first run finished
     ordinals = [int(k) for k in re.findall(r"started \((\d+)/3\)", again.stdout)]
