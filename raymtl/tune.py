@@ -54,7 +54,7 @@ class SearchOptions:
     name: str | None = None
     resume: bool = False
     optuna_storage: str | None = None  # default: sqlite optuna.db in the experiment dir
-    resume_command: str = ""  # what continues this search if interrupted (default: SPACE --resume)
+    resume_command: str = ""  # what continues this search if interrupted (main(): the user's argv + --resume)
     smoke_test: bool = False
     refit: int = 0
     address: str | None = None
@@ -400,7 +400,9 @@ def run_search(opts: SearchOptions, interrupt: Interrupt | None = None) -> dict[
 
         pafs.copy_files(str(exp_dir), f"{storage}/{name}/outputs")
         print(f"outputs copied to {storage}/{name}/outputs")
-    print_summary(summary, exp_dir, space_file=opts.space, resume_command=opts.resume_command)
+    # main() passes the user's own command; a caller of run_search gets one that names the experiment
+    print_summary(summary, exp_dir, resume_command=opts.resume_command or resume_command(
+        [str(opts.space), "--storage", storage, "--name", name]))
     if opts.refit and not stopped_by:
         summary["refit"] = refit(exp_dir, opts.refit, resources, storage)
     summary["placement_timeout"] = watchdog.expired

@@ -89,8 +89,7 @@ def _isnan(v: Any) -> bool:
     return isinstance(v, float) and math.isnan(v)
 
 
-def print_summary(summary: dict[str, Any], exp_dir: Path, *, space_file: Path | str = "SPACE.yaml",
-                  resume_command: str = "") -> None:
+def print_summary(summary: dict[str, Any], exp_dir: Path, *, resume_command: str) -> None:
     st = summary.get("statuses", {})
     parts = [f"{st.get(TERMINATED, 0)} finished", f"{st.get(STOPPED_EARLY, 0)} stopped early by the scheduler",
              f"{st.get(FAILED, 0)} failed"]
@@ -99,9 +98,7 @@ def print_summary(summary: dict[str, Any], exp_dir: Path, *, space_file: Path | 
     if summary.get("interrupted"):
         done = st.get(TERMINATED, 0) + st.get(STOPPED_EARLY, 0) + st.get(FAILED, 0)
         print(f"interrupted ({summary['interrupted']}): {done} of {summary.get('num_samples', summary['trials'])} "
-              f"trials finished; continue with: "
-              + (resume_command or f"raymtl tune {space_file} --resume"
-                 + (f" --storage {exp_dir.parent}" if exp_dir.parent != Path("runs/tune").resolve() else "")))
+              f"trials finished; continue with: {resume_command}")
     if "scores" in summary:
         sc = summary["scores"]
         print(f"{summary['metric']} over {sc['n']} scored trials: min {sc['min']:.4f}, median {sc['median']:.4f}, "
