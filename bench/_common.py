@@ -28,6 +28,7 @@ def machine_info() -> dict[str, Any]:
         "loadavg_at_start": list(os.getloadavg()),
         "argv": sys.argv,
     }
+    info.update(_cpu())
     for mod in ("torch", "ray", "optuna", "pyarrow", "numpy"):
         try:
             info[f"{mod}_version"] = __import__(mod).__version__
@@ -40,6 +41,33 @@ def machine_info() -> dict[str, Any]:
     except Exception:  # noqa: BLE001
         pass
     return info
+
+
+def _cpu() -> dict[str, Any]:
+    """The CPU's model and vector extensions, and the C compiler that builds raymtl's kernels: the same
+    code ran 2x apart on two CPUs of this project's machines (an AVX-512 Intel one and an AVX2 AMD one)."""
+    out: dict[str, Any] = {"cpu_model": platform.processor() or None, "cpu_vector_flags": None, "cc": None}
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        key, _, value = line.partition(":")
+        if key.strip() == "model name" and out["cpu_model"] in (None, "", platform.machine()):
+            out["cpu_model"] = value.strip()
+        elif key.strip() in ("flags", "Features") and out["cpu_vector_flags"] is None:
+            out["cpu_vector_flags"] = sorted(f for f in value.split() if f.startswith(("avx", "fma", "sve", "asimd")))
+    from raymtl import ckernels
+
+    cc = ckernels.compiler()
+    if cc:
+        import subprocess
+
+        try:
+            out["cc"] = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=60).stdout.split("\n")[0]
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return out
 
 
 def write_json_atomic(path: str | Path, data: Any) -> Path:

@@ -111,10 +111,50 @@ def test_fused_model_equals_eager_model(name, k, opts):
 @pytest.mark.parametrize("static, which, recompute", [(True, False, True), (True, True, True), (True, True, False),
                                                       (False, True, True), (False, False, False)])
 def test_fused_recurrence_equals_eager_with_all_excluded_rows(static, which, recompute):
-    d = {k: (v.detach().float().requires_grad_() if isinstance(v, torch.Tensor) and v.is_floating_point() else v)
-         for k, v in _inputs(static, which).items()}
+    d = _float_inputs(static, which)
     d["exclude"] = d["exclude"].clone()
     d["exclude"][2] = True  # a row with no candidate at all: weights 0 and message 0, no NaN
+    s1, _, w1, _ = _fused_equals_eager(d, recompute)
+    assert torch.isfinite(s1).all() and not w1[2].any()
+
+
+@pytest.mark.parametrize("large", ["src", "q"])
+def test_fused_recurrence_equals_eager_outside_the_factored_tanh_range(large):
+    """Static sources' scores use tanh(s + q) = 1 - 2 / (1 + e^{2s} e^{2q}) only while |s|, |q| <= 20; sources
+    beyond that (the whole sequence) or a row's query beyond it (that row and step) take the rational tanh."""
+    d = _float_inputs(True, False)
+    with torch.no_grad():
+        if large == "src":
+            d["src"][0, 1] *= 60.0  # |src| > 20 somewhere: no factored tanh for this recurrence
+            assert d["src"].abs().max() > fa.FACTORED_MAX
+        else:
+            d["qx"][1] *= 60.0  # row 1's queries beyond the range at its steps, the other rows factored
+            assert d["qx"][1].abs().max() > fa.FACTORED_MAX >= d["qx"][0].abs().max()
+    _fused_equals_eager(d, recompute=True)
+
+
+def test_kernel_factored_tanh_and_exp_are_within_a_few_float32_ulp():
+    lib = fa.library()
+    grid = torch.linspace(-fa.FACTORED_MAX, fa.FACTORED_MAX, 161)
+    s, q = torch.meshgrid(torch.cat([grid, torch.tensor([0.0, 1e-4, -0.3])]), torch.linspace(-3, 3, 61),
+                          indexing="ij")
+    got = torch.tensor([lib.raymtl_factored_tanh(float(a), float(b)) for a, b in zip(s.flatten(), q.flatten())],
+                       dtype=torch.float64)
+    err = (got - torch.tanh(s.flatten().double() + q.flatten().double())).abs().max().item()
+    assert err < 5e-7, err
+    x = torch.linspace(-2 * fa.FACTORED_MAX, 2 * fa.FACTORED_MAX, 2001)
+    e = torch.tensor([lib.raymtl_exp(float(v)) for v in x], dtype=torch.float64)
+    rel = ((e - torch.exp(x.double())) / torch.exp(x.double())).abs().max().item()
+    assert rel < 4 * 2.0 ** -23, rel
+
+
+def _float_inputs(static: bool, which: bool) -> dict:
+    return {k: (v.detach().float().requires_grad_() if isinstance(v, torch.Tensor) and v.is_floating_point() else v)
+            for k, v in _inputs(static, which).items()}
+
+
+def _fused_equals_eager(d: dict, recompute: bool):
+    """The recurrence's outputs and every gradient, fused against eager; returns the fused (seq, last, w, grads)."""
     names = ["x_proj", "w_hh", "w_h", "qx", "src", "val", "u", "w_f", "w_r", "w_c"]
     results = []
     for fused in (True, False):
@@ -128,12 +168,12 @@ def test_fused_recurrence_equals_eager_with_all_excluded_rows(static, which, rec
                                     [d[k] for k in names])
         results.append((seq, last, w, grads))
     (s1, l1, w1, g1), (s2, l2, w2, g2) = results
-    assert torch.isfinite(s1).all() and not w1[2].any()
     torch.testing.assert_close(w1, w2, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(s1, s2, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(l1, l2, rtol=1e-5, atol=1e-6)
     for name, a, b in zip(names, g1, g2):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6, msg=lambda m, n=name: f"{n}: {m}")
+    return results[0]
 
 
 def _params(seed: int):

@@ -32,7 +32,7 @@ class Recurrence(ctypes.Structure):
 
     _fields_ = ([(k, _L) for k in ("n", "t_len", "h", "a", "m", "j", "groups")]
                 + [(k, _P) for k in ("bounds", "w_cat", "w_cat_t", "w_fr", "w_fr_t", "w_c", "w_c_t", "u", "keep",
-                                     "src", "val")]
+                                     "src", "val", "esrc")]
                 + [(k, _L) for k in ("src_ns", "src_ts", "val_ns", "val_ts")]
                 + [(k, _P) for k in ("mask_rows", "pre", "act", "hs", "cs", "cn", "gg", "th", "r", "fa", "seq", "w",
                                      "z_all", "d_seq")]
@@ -50,6 +50,8 @@ class Recurrence(ctypes.Structure):
 _REF = ctypes.POINTER(Recurrence)
 SIGNATURES: ckernels.Signatures = {
     "raymtl_tanh": ([ctypes.c_float], ctypes.c_float),
+    "raymtl_exp": ([ctypes.c_float], ctypes.c_float),
+    "raymtl_factored_tanh": ([ctypes.c_float, ctypes.c_float], ctypes.c_float),
     "raymtl_denormal_mode": ([ctypes.c_uint], ctypes.c_uint),
     "raymtl_sgemm_check": ([_P], ctypes.c_int),
     "raymtl_recurrence_forward": ([_REF], None),
@@ -93,6 +95,7 @@ def backward(s: Recurrence) -> None:
     library().raymtl_recurrence_backward(ctypes.byref(s))
 
 
+FACTORED_MAX = 20.0  # the C file's FACTORED_MAX: |src| bound of the factored tanh (exp(2 src) stays normal)
 FLUSH_DENORMALS = 0x8040  # x86 MXCSR: flush-to-zero | denormals-are-zero
 
 

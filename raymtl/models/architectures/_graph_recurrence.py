@@ -64,11 +64,17 @@ class _KernelState:
         self.w = dict(w_cat=w_cat.contiguous(), w_fr=w_fr.contiguous(), w_c=w_c.contiguous(),
                       w_c_t=w_c.t().contiguous(), u=u.contiguous(), src=src, val=val)  # row-major operands
         self.buffers = buffers
+        # static sources: e^{2 src} once, for the factored tanh of every step's scores (the C file's
+        # factored_tanh); NULL where |src| exceeds its range or the scores' tanh is stored
+        if static and buffers["z_all"] is None and src.numel() and float(src.abs().max()) <= kernel.FACTORED_MAX:
+            self.w["esrc"] = torch.exp(2 * src)
+        self.scratch = src.new_empty(src.shape[-2] + 2 * src.shape[-1])  # the forward's e^{2q} row
         self.s = kernel.Recurrence(n=n, t_len=t_len, h=nh, a=src.shape[-1], m=val.shape[-1], j=src.shape[-2],
                                    groups=len(bounds), src_ns=src.stride(0), src_ts=0 if static else src.stride(1),
                                    val_ns=val.stride(0), val_ts=0 if static else val.stride(1),
                                    sgemm=kernel.sgemm())
-        self.s.set(bounds=self.bounds, keep=self.keep, mask_rows=self.mask_rows, **self.w, **buffers)
+        self.s.set(bounds=self.bounds, keep=self.keep, mask_rows=self.mask_rows, scratch=self.scratch, **self.w,
+                   **buffers)
 
     def backward(self, d_seq, d_last):
         """Run the kernel's backward; returns ``(d_pre, d_fa, d_r, du, dsrc)`` (``dsrc`` without the final ``u``
@@ -85,7 +91,7 @@ class _KernelState:
             dc=new(n, nh).zero_(), dc2=new(n, nh), dh_nb=new(n, nh), dcn=new(n, nh),
             d_pre=new(b["pre"].shape), d_fa=new(b["fa"].shape), d_r=new(b["r"].shape), du=torch.zeros_like(w["u"]),
             dsrc=torch.zeros_like(src) if src.dim() == 3 else torch.empty_like(src),  # static: Σ_t ds_t (1 - Z_t²)
-            scratch=new(src.shape[-2] + src.shape[-1]),
+            scratch=new(src.shape[-2] + 2 * src.shape[-1]),
             w_cat_t=w["w_cat"].transpose(1, 2).contiguous(), w_fr_t=w["w_fr"].t().contiguous())
         self.s.set(**g)
         self.s.d_seq_ns = 0 if d_seq is None else d_seq.stride(0)
