@@ -284,3 +284,19 @@ def test_bad_metric_name_is_config_error():
 def test_empty_compute():
     m = MetricTracker([SENT]).compute()
     assert math.isnan(m["mean/main"])
+
+
+@pytest.mark.parametrize("prefixes", ["BIO", "BIOES", "BILOU"])
+def test_spans_equal_seqeval_get_entities_on_any_tag_sequence(prefixes):
+    """raymtl's chunker is seqeval's (conlleval's rules), ill-formed sequences included: I or E after O or
+    another type, E without B, a type change inside a chunk; BILOU read as BIOES."""
+    from seqeval.metrics.sequence_labeling import get_entities
+
+    from raymtl.data.tagging import seqeval_tags
+    from raymtl.train.metrics import spans
+
+    rng = random.Random(7)
+    tags = ["O"] + [f"{p}-{t}" for p in prefixes if p != "O" for t in ("PER", "LOC", "X-Y")]
+    for _ in range(3000):
+        seq = [rng.choice(tags) for _ in range(rng.randint(0, 9))]
+        assert spans(seq) == get_entities(seqeval_tags(seq)), seq
