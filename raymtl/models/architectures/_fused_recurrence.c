@@ -43,7 +43,7 @@ static inline float fast_tanh(float x) {
 float raymtl_tanh(float x) { return fast_tanh(x); } /* for the accuracy test */
 
 /* exp for |x| <= 40: Cephes' expf (range reduction by ln 2, degree-6 polynomial, 2^n from the exponent
- * bits), within 2 float32 ulp of expf; plain arithmetic, so a loop of it vectorises. */
+ * bits), within 4 float32 ulp of exp (tested); plain arithmetic, so a loop of it vectorises. */
 static inline float fast_exp(float x) {
     float n = floorf(x * 1.44269504088896341f + 0.5f);
     float r = x - n * 0.693359375f;
@@ -59,11 +59,12 @@ static inline float fast_exp(float x) {
     return p * scale.f;
 }
 
-/* The attention's tanh(s + q) over static sources s (SG-MTL: the same h_j^(s) at every step) as
- * 1 - 2 / (1 + e^{2s} e^{2q}): e^{2s} once per sequence (esrc), e^{2q} once per step and row (eq), so
- * each of the T x J x A values is a product, an add and a division instead of the rational tanh's ~15
- * operations (4-5x faster on its loop). |s|, |q| <= FACTORED_MAX keeps both factors and their product
- * normal floats (|2s + 2q| <= 80); the caller checks it and uses fast_tanh elsewhere. Within ~2e-7 of tanh. */
+/* The score's tanh(s + q) (graph-mtl eq. 5, as SG-MTL's eq. 8 uses it) over static sources s (the same
+ * W^(s) h_j^(s) at every step) as 1 - 2 / (1 + e^{2s} e^{2q}): e^{2s} once per sequence (esrc), e^{2q}
+ * once per step and row (eq), so each of the T x J x A values is a product, an add and a division
+ * instead of the rational tanh's ~15 operations (4-5x faster on its loop). |s|, |q| <= FACTORED_MAX
+ * keeps both factors and their product normal floats (|2s + 2q| <= 80); the caller checks it and uses
+ * fast_tanh elsewhere. Within 5e-7 of tanh (tested). */
 #define FACTORED_MAX 20.0f
 static inline float factored_tanh(float es, float eq) { return 1.0f - 2.0f / (1.0f + es * eq); }
 
@@ -328,7 +329,8 @@ struct raymtl_recurrence {
     float *pre, *act, *hs, *cs, *cn, *gg, *th, *r, *fa, *seq, *w, *z_all;  /* forward; z_all NULL: recompute */
     const float *d_seq;                       /* [N, T, H] or NULL */
     long d_seq_ns;
-    float *dh, *dc, *dc2, *dh_nb, *dcn, *d_pre, *d_fa, *d_r, *du, *dsrc, *scratch;
+    float *dh, *dc, *dc2, *dh_nb, *dcn, *d_pre, *d_fa, *d_r, *du, *dsrc;
+    float *scratch;                           /* J + 2A floats: the forward's e^{2q} row, the backward's rows */
     long dsrc_ns, dsrc_ts;
     sgemm_t sgemm;
 };
