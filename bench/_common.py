@@ -44,30 +44,23 @@ def machine_info() -> dict[str, Any]:
 
 
 def _cpu() -> dict[str, Any]:
-    """The CPU's model and vector extensions, and the C compiler that builds raymtl's kernels: the same
-    code ran 2x apart on two CPUs of this project's machines (an AVX-512 Intel one and an AVX2 AMD one)."""
-    out: dict[str, Any] = {"cpu_model": platform.processor() or None, "cpu_vector_flags": None, "cc": None}
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        lines = []
-    for line in lines:
-        key, _, value = line.partition(":")
-        if key.strip() == "model name" and out["cpu_model"] in (None, "", platform.machine()):
-            out["cpu_model"] = value.strip()
-        elif key.strip() in ("flags", "Features") and out["cpu_vector_flags"] is None:
-            out["cpu_vector_flags"] = sorted(f for f in value.split() if f.startswith(("avx", "fma", "sve", "asimd")))
+    """The CPU's model and vector extensions, and the C compiler that builds raymtl's kernels (what their
+    build depends on, from raymtl.ckernels): the same code ran 2x apart on two CPUs of this project's
+    machines (an AVX-512 Intel one and an AVX2 AMD one)."""
     from raymtl import ckernels
 
+    model = platform.processor()
+    try:
+        model = next((line.partition(":")[2].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                      if line.startswith("model name")), model)
+    except OSError:
+        pass
+    features = ckernels.cpu_features().partition(":")[2].split()
     cc = ckernels.compiler()
-    if cc:
-        import subprocess
-
-        try:
-            out["cc"] = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=60).stdout.split("\n")[0]
-        except (OSError, subprocess.SubprocessError):
-            pass
-    return out
+    version = ckernels.compiler_version(cc) if cc else None
+    return {"cpu_model": model or None,
+            "cpu_vector_flags": sorted(f for f in features if f.startswith(("avx", "fma", "sve", "asimd"))) or None,
+            "cc": version.split("\n")[0] if version else None}
 
 
 def write_json_atomic(path: str | Path, data: Any) -> Path:

@@ -35,7 +35,9 @@ def compiler() -> str | None:
     return shutil.which(cc) if cc else next(filter(None, map(shutil.which, ("cc", "gcc", "clang"))), None)
 
 
-def _cpu() -> str:
+def cpu_features() -> str:
+    """The CPU's feature line (``flags`` on x86, ``Features`` on arm), else its processor name: what a
+    ``-march=native`` build depends on."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith(("flags", "Features")):
@@ -43,6 +45,14 @@ def _cpu() -> str:
     except OSError:
         pass
     return platform.processor()
+
+
+def compiler_version(cc: str) -> str | None:
+    """``cc --version``'s output, or None where it does not run."""
+    try:
+        return subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
 
 
 def _build(cc: str, source: Path, target: Path) -> bool:
@@ -62,12 +72,11 @@ def build(source: Path) -> Path | None:
     cc = compiler()
     if cc is None or not source.exists():
         return None
-    try:
-        version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=60).stdout
-    except (OSError, subprocess.SubprocessError):
+    version = compiler_version(cc)
+    if version is None:
         return None
     key = hashlib.sha256("\0".join([source.read_text(), cc, version, " ".join(FLAGS), platform.machine(),
-                                    _cpu()]).encode()).hexdigest()[:16]
+                                    cpu_features()]).encode()).hexdigest()[:16]
     target = kernels_dir() / f"{source.stem.lstrip('_')}-{key}.so"
     return target if target.exists() or _build(cc, source, target) else None
 
