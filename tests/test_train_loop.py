@@ -108,6 +108,18 @@ def test_early_stopping_stops(tmp_path):
     assert summary["stopped_early"] and summary["epochs_run"] == 2 and summary["best_epoch"] == 1
 
 
+def test_select_last_tests_the_last_epoch_not_the_best_dev_one(tmp_path):
+    # The same never-improving run as above: "best" keeps epoch 1's weights, a refit ("last") epoch 3's.
+    args = ("train.epochs=3", "train.patience=0", "optim.lr=1e-12")
+    best = run(tiny("absa_cmtl.yaml", *args), tmp_path / "best")
+    last = run(tiny("absa_cmtl.yaml", *args, "train.select=last"), tmp_path / "last")
+    assert best["best_epoch"] == 1 and last["best_epoch"] == 3 and last["epochs_run"] == 3
+    assert not last["stopped_early"] and last["dev"] == {k[4:]: v for k, v in last["history"][-1].items()
+                                                         if k.startswith("dev/")}
+    with pytest.raises(ConfigError, match="train.patience"):
+        tiny("absa_cmtl.yaml", "train.select=last", "train.patience=2")
+
+
 def test_gold_label_pretraining_switches_to_gumbel_at_configured_epoch(tmp_path):
     summary = run(tiny("absa_cmtl.yaml", "train.epochs=4", "schedule.gold_epochs=2"), tmp_path)
     gold = [h["schedule/gold_labels"] for h in summary["history"]]

@@ -89,6 +89,10 @@ class LoopConfig:
     sampling: Literal["auto", "joint", "proportional", "uniform", "temperature", "round_robin"] = "auto"
     temperature: float = 2.0
     monitor: str = "main"  # "main" (main task's metric), "mean", or a metric key like "ate/f1"
+    # which epoch's weights are tested and saved as the run's result: "best" (the best dev epoch) or
+    # "last" (a refit for a fixed number of epochs, e.g. on data.train_splits train+dev as Bekoulis et
+    # al. 2018 do; needs train.patience 0, as dev no longer selects anything)
+    select: Literal["best", "last"] = "best"
     bucket: bool = True
     mixed_precision: bool = False  # bf16/fp16 autocast on GPU only
     nonfinite: Literal["fail", "skip_batch", "lower_lr"] = "fail"
@@ -231,5 +235,8 @@ class TrainConfig:
         for name, rule in (("dwa_temperature", {"low_open": True}), ("gradnorm_alpha", {}),
                            ("gradnorm_lr", {"low_open": True}), ("cagrad_c", {})):
             check_number(getattr(self.train.weighting, name), key=f"train.weighting.{name}", file=file, low=0, **rule)
+        if self.train.select == "last" and self.train.patience > 0:
+            raise ConfigError("train.select 'last' tests the last epoch: it has no early stopping, set "
+                              "train.patience: 0", file=file, key="train.patience")
         if not self.data.unk_dropout >= 0:
             raise ConfigError(f"expected α >= 0, got {self.data.unk_dropout!r}", file=file, key="data.unk_dropout")

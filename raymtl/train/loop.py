@@ -408,7 +408,8 @@ class Runner:
             self.check_divergence(epoch, train_stats, self.skipped_batches - skipped_before)
             dev = self.evaluate(self.dev_streams, epoch)
             score = self.monitor_value(dev)
-            improved = score > self.best_score
+            # select "last": every epoch is the selected one (a refit of a fixed length, patience 0)
+            improved = score > self.best_score or cfg.train.select == "last"
             if improved:
                 self.best_score, self.best_epoch, self.bad_epochs = score, epoch, 0
                 self.best_state = {k: v.detach().clone() for k, v in self.core.state_dict().items()}
