@@ -124,6 +124,30 @@ def test_searched_row_trains_the_best_config_as_is(tmp_path):
     assert any(m.tuned == "bench/results/tuned/absa_cmtl_small.yaml" for m in reproduce.ABSA.models)
 
 
+def test_refit_row_trains_on_train_and_dev_for_the_recorded_best_epoch(tmp_path, capsys):
+    refit = next(m for m in reproduce.JERE.models if m.refit_of)
+    base = next(m for m in reproduce.JERE.models if m.key == refit.refit_of)
+    args = ["--budget", "small", "--suites", "jere", "--models", refit.key, "--seeds", "2", "--records", str(tmp_path),
+            "--plan"]
+    with pytest.raises(SystemExit):  # no record of the base run: nothing to refit
+        reproduce.main(args)
+    assert f"no record of {base.key} seed 1" in capsys.readouterr().out
+    cfg, d, drop = reproduce.build_config(reproduce.JERE, base, "small", "glove", 2)
+    stem = reproduce.Run(reproduce.JERE, base, 2, cfg, d, drop).stem
+    (tmp_path / f"{stem}.json").write_text(json.dumps({"best_epoch": 7}))  # seed 2's base run stopped at 7
+    assert reproduce.main(args) == 0
+    out = capsys.readouterr().out
+    assert f"skipped: jere/{refit.key} seed 1 (no record" in out and "1 runs; records" in out  # seed 2 is planned
+    assert f"skipped: jere/{refit.key} seed 2" not in out
+    assert reproduce.recorded_best_epoch(reproduce.JERE, base.key, "small", "glove", 2, None, tmp_path) == 7
+    _, r, _ = reproduce.build_config(reproduce.JERE, refit, "small", "glove", 2, refit_epochs=7)
+    assert r["data"]["train_splits"] == {"conll04": "train+dev"}
+    assert (r["train"]["epochs"], r["train"]["patience"], r["train"]["select"]) == (7, 0, "last")
+    assert r["model"] == d["model"] and r["optim"] == d["optim"]  # the same model, only the protocol differs
+    with pytest.raises(ValueError, match="epochs"):
+        reproduce.build_config(reproduce.JERE, refit, "small", "glove", 2)
+
+
 def test_cache_key_ignores_fields_at_their_default_and_follows_settings():
     model = next(m for m in reproduce.ABSA.models if m.key == "cmtl")
     _, d, _ = reproduce.build_config(reproduce.ABSA, model, "small", "glove", 1)
