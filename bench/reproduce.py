@@ -263,7 +263,15 @@ DISPARATE = Suite(
                       "tasks": [{"name": STANCE, "weight": 1.0, "main": True},
                                 {"name": "twitter-target-dong14:sentiment", "weight": 1.0},
                                 {"name": "fnc1:stance", "weight": 1.0}]},
-           paper={STANCE: 46.26}, paper_row=f"{DISP} Table 3, MTL + LEL")],
+           paper={STANCE: 46.26}, paper_row=f"{DISP} Table 3, MTL + LEL"),
+     # ablation of the stance split: the released mtl-disparate code's (preproc/data_reader.py): dev = the
+     # Hillary Clinton tweets of the train and subtask A test files, and training on them too
+     *[Model(f"{k}+hcdev", f"{lab}, released code's split: dev Hillary Clinton (ablation)", arch, tasks=tasks,
+             overrides={"data.train_splits": {"semeval16-stance": "train+dev+test_hc"},
+                        "data.dev_splits": {"semeval16-stance": "hc"}},
+             paper={STANCE: fig}, paper_row=f"{DISP} Table 3, {row}")
+       for k, lab, arch, tasks, fig, row in (("stl", "STL", "hps_mtl", [STANCE], 41.1, "STL"),
+                                             ("hps_lel", "MTL+LEL", "hps_lel", None, 46.26, "MTL + LEL"))]],
     source="disparate-label-spaces (Tables 3 and 5: Stance, F1 of FAVOR and AGAINST, SemEval-2016 subtask B test)",
     notes=["disparate: stance is the main task (early stopping / best epoch on its dev F1_FA; training on the whole "
            "subtask A train file, dev = subtask A's test set on the 5 training targets, as configs/disparate_stance.yaml "

@@ -14,7 +14,10 @@ Splits: ``train``/``dev`` from the subtask A training file, dev being a seeded h
 ids (ordered by ``sha256(f"{seed}:{id}")``, the first ``round(dev_fraction * n)``, default 10%,
 seed 0; there is no official dev split and the trial data is not available); ``test`` = subtask
 A gold (5 targets); ``test_b`` = subtask B gold (target Donald Trump, unseen in training: the
-weakly supervised / cross-target setting).
+weakly supervised / cross-target setting). Two more splits hold the released mtl-disparate code's
+stance protocol (coastalcph/mtl-disparate ``preproc/data_reader.py``: dev = the Hillary Clinton
+tweets of the train and subtask A test files, trained on too): ``hc`` = those tweets, ``test_hc`` =
+the subtask A test file's (written when the files have any).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ TEST_A = "SemEval2016-Task6-subtaskA-testdata-gold.txt"
 TEST_B = "SemEval2016-Task6-subtaskB-testdata-gold.txt"
 HEADER = ("ID", "Target", "Tweet", "Stance")
 LABELS = ("AGAINST", "FAVOR", "NONE")
+DEV_TARGET = "Hillary Clinton"  # mtl-disparate's stance dev target (the hc / test_hc splits)
 DEV_FRACTION = 0.1
 _SEMST = re.compile(r"\s*#SemST\s*$")
 
@@ -86,11 +90,18 @@ def read(source: Path, options: Mapping[str, object]) -> ReadResult:
     ids = [ex.id for exs in splits.values() for ex in exs]
     if len(ids) != len(set(ids)):
         raise DataError("tweet IDs repeat across the files", file=Path(source), field="ID")
+    hc_words = common.words(DEV_TARGET)
+    test_hc = [ex for ex in splits["test"] if ex.text_b == hc_words]
+    if test_hc:  # views of the files above, so their IDs repeat by design
+        splits["test_hc"] = test_hc
+        splits["hc"] = [ex for ex in train_all if ex.text_b == hc_words] + test_hc
     task = TaskSpec("stance", "classify", LABELS, pairwise=True, metric="f1_fa",
                     description="stance of the tweet towards the target (text_b)")
     notes = [f"dev = {len(dev_ids)} of {len(train_all)} subtask A train tweets held out by sha256(seed:id), "
              f"dev_fraction={fraction}, seed={seed} (no official dev split; trial data not available)",
-             "test = subtask A gold; test_b = subtask B gold (Donald Trump, a target unseen in training)"]
+             "test = subtask A gold; test_b = subtask B gold (Donald Trump, a target unseen in training)",
+             f"hc = the {DEV_TARGET} tweets of the train and subtask A test files, test_hc = those of the test file "
+             "(mtl-disparate's stance dev set, which its released code also trains on)"]
     return ReadResult(tasks=[task], splits=splits, source_files=list(paths.values()), notes=notes)
 
 
