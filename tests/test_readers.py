@@ -83,10 +83,15 @@ def test_examples_valid(name, read):
     ids = set()
     for split, exs in result.splits.items():
         assert exs, split
+        in_split = set()
         for ex in exs:
             ex.validate(tasks)
-            assert ex.id not in ids, ex.id
-            ids.add(ex.id)
+            assert ex.id not in in_split and (split in result.views or ex.id not in ids), ex.id
+            in_split.add(ex.id)
+            if split not in result.views:
+                ids.add(ex.id)
+        if split in result.views:  # a view holds examples of the other splits only
+            assert in_split <= ids, split
             assert all(isinstance(t, str) and t for t in ex.tokens)
             if entry.joint and split != "unlabeled":
                 assert set(ex.labels) == set(tasks), ex.id
@@ -464,6 +469,12 @@ def test_stance_counts(read):
     assert not any("SemST" in ex.tokens for ex in all_examples(r))
     ex = next(ex for ex in train if ex.id == "101")
     assert ex.tokens[:3] == ["dear", "lord", "thank"] and ex.labels == {"stance": "AGAINST"}
+    # the released mtl-disparate code's dev set: Hillary Clinton of the train file and of subtask A test
+    hc = words(STANCE_TRAIN)["Hillary Clinton"], words(STANCE_TEST)["Hillary Clinton"]
+    assert table(r.splits["test_hc"]) == {"Hillary Clinton": hc[1]}
+    assert table(r.splits["hc"]) == {"Hillary Clinton": tuple(a + b for a, b in zip(*hc))}
+    assert {ex.id for ex in r.splits["test_hc"]} <= {ex.id for ex in r.splits["test"]}
+    assert r.views == ("hc", "test_hc")
 
 
 def test_stance_latin1_tweets_decode(read):

@@ -19,13 +19,15 @@ class ReadResult:
 
     ``tasks[i].labels`` may be empty: the label vocabulary is then inferred (sorted, ``O`` first
     for tagging) from the data when shards are written. ``notes`` are shown to the user (e.g. a
-    missing split and the documented substitute).
+    missing split and the documented substitute). ``views`` names splits made of other splits'
+    examples (a protocol's dev set, say): their example IDs repeat those splits' by design.
     """
 
     tasks: list[TaskSpec]
     splits: Mapping[str, Iterable[Example]]
     source_files: list[Path]
     notes: list[str] = field(default_factory=list)
+    views: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -102,7 +102,8 @@ def read(source: Path, options: Mapping[str, object]) -> ReadResult:
              "test = subtask A gold; test_b = subtask B gold (Donald Trump, a target unseen in training)",
              f"hc = the {DEV_TARGET} tweets of the train and subtask A test files, test_hc = those of the test file "
              "(mtl-disparate's stance dev set, which its released code also trains on)"]
-    return ReadResult(tasks=[task], splits=splits, source_files=list(paths.values()), notes=notes)
+    return ReadResult(tasks=[task], splits=splits, source_files=list(paths.values()), notes=notes,
+                      views=("hc", "test_hc") if test_hc else ())
 
 
 _TEST_ZIP = common.github_raw("lordzuko/Transformer-Stance-Detection", "c2889817b317720961b05d19c00c6cd256bcf48d",
