@@ -234,7 +234,8 @@ class TrainData:
             m = self.manifests[ds]
             split_ds = (per_dataset or {}).get(ds, split)
             if not set(split_ds.split("+")) <= set(m.splits):
-                raise DataError(f"dataset {ds!r} has no split {split_ds!r} (it has {', '.join(m.splits)})",
+                raise DataError(f"dataset {ds!r} has no split {split_ds!r} (it has {', '.join(m.splits)}; shards "
+                                f"prepared before a reader gained a split: `raymtl data prepare {ds} --force`)",
                                 field="split")
             table = self.table(ds, split_ds)
             specs = [self.task(ds, t) for t in task_keys]
