@@ -124,7 +124,8 @@ def test_searched_row_trains_the_best_config_as_is(tmp_path):
     assert any(m.tuned == "bench/results/tuned/absa_cmtl_small.yaml" for m in reproduce.ABSA.models)
 
 
-def test_refit_row_trains_on_train_and_dev_for_the_recorded_best_epoch(tmp_path, capsys):
+def test_refit_row_trains_on_train_and_dev_for_the_recorded_best_epoch(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("RAYMTL_REVIEW", "0")  # main() sets it for its runs; keep it from leaking into later tests
     refit = next(m for m in reproduce.JERE.models if m.refit_of)
     base = next(m for m in reproduce.JERE.models if m.key == refit.refit_of)
     args = ["--budget", "small", "--suites", "jere", "--models", refit.key, "--seeds", "2", "--records", str(tmp_path),
