@@ -185,12 +185,12 @@ JERE = Suite(
      *[Model(f"{k}+char+crf", f"{lab} + char CNN + CRF (ablation)", k, model={"char_features": "cnn", "crf": True},
              paper={"ner": 83.9, "re": 62.04}, paper_row=BEKOULIS)
        for k, lab in (("stl_bilstm", "STL BiLSTM"), ("hmtl", "HMTL"))],
-     # Bekoulis et al.'s protocol: the run selected on dev, then a refit on train+dev (1,153 sentences
-     # instead of 910) for its best dev epoch, tested at the last epoch
      # Bekoulis et al. update after every sentence (batch 1): 4x the updates of batch 32 per epoch
      Model("cmtl+char+crf+b8", "CMTL + char CNN + CRF, batch 8 (ablation)", "cmtl",
            model={"char_features": "cnn", "crf": True}, overrides={"train.batch_size": 8},
            paper={"ner": 83.9, "re": 62.04}, paper_row=BEKOULIS),
+     # Bekoulis et al.'s protocol: the run selected on dev, then a refit on train+dev (1,153 sentences
+     # instead of 910) for its best dev epoch, tested at the last epoch
      Model("cmtl+char+crf+refit", "CMTL + char CNN + CRF, refit on train+dev (ablation)", "cmtl",
            model={"char_features": "cnn", "crf": True}, refit_of="cmtl+char+crf",
            paper={"ner": 83.9, "re": 62.04}, paper_row=BEKOULIS)],
@@ -733,7 +733,6 @@ def main(argv: list[str] | None = None) -> int:
                    help="train nothing: tabulate the recorded runs (each row says how many seeds)")
     args = p.parse_args(argv)
 
-    os.environ.setdefault("RAYMTL_REVIEW", "0")  # no TensorBoard review figures at the end of each run
     import torch
 
     torch.set_num_threads(args.threads)
@@ -834,6 +833,8 @@ def main(argv: list[str] | None = None) -> int:
         if not results:  # keep the committed tables rather than overwrite them with empty ones
             print(f"--cached-only: no run of this selection is recorded in {records}; nothing written", flush=True)
             return 1
+    if todo:  # only a process that trains sets it, so --plan and --cached-only leave the environment alone
+        os.environ.setdefault("RAYMTL_REVIEW", "0")  # no TensorBoard review figures at the end of each run
     for i, r in enumerate(todo, 1):
         label = f"{r.suite.name}/{r.model.key} seed {r.seed}"
         started = time.perf_counter()
