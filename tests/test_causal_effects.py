@@ -8,7 +8,7 @@ import torch
 from raymtl.analysis.causal_effects import (estimate_causal_effects, ngram_effects, upper_probability)
 from raymtl.data.schema import TaskSpec
 from raymtl.models.base import StepContext
-from tests.test_models_causal import ABSA, LJP, build, synthetic_batch
+from tests.test_models_causal import ABSA, IGNORE, JERE, LJP, build, synthetic_batch
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -117,3 +117,57 @@ def test_effects_on_real_absa_batch(real_batch):
     assert eff.effects.shape == (3, 5) and eff.lower_labels == list(specs[0].labels)
     assert eff.counts[specs[0].labels.index("O")] == 6  # every sentence has O tokens
     assert isinstance(specs[1], TaskSpec) and torch.isfinite(eff.effects).all()
+
+
+def test_max_examples_uses_the_first_examples_only():
+    model = _model()
+    batches = [synthetic_batch(LJP, seed=s) for s in range(2)]  # 4 examples each
+    first = estimate_causal_effects(model, batches[:1], "rap", "cp", subset="all")
+    capped = estimate_causal_effects(model, batches, "rap", "cp", subset="all", max_examples=4)
+    assert torch.allclose(capped.effects, first.effects, atol=1e-6) and capped.counts.tolist() == [4.0] * 3
+    six = estimate_causal_effects(model, batches, "rap", "cp", subset="all", max_examples=6)
+    assert six.counts.tolist() == [6.0] * 3  # the second batch cut to its first 2 rows
+    assert not torch.allclose(six.effects, first.effects, atol=1e-6)
+
+
+def test_review_bounds_the_cost_of_the_effects_by_the_number_of_labels():
+    from raymtl.analysis.tensorboard import causal_effects_all
+
+    model = _model()
+    batches = [synthetic_batch(LJP, seed=s) for s in range(6)]  # 24 examples; rap has 3 labels: 8 passes each
+    full = {(e.lower, e.upper): e for e in causal_effects_all(model, batches, max_passes=None)}
+    capped = {(e.lower, e.upper): e for e in causal_effects_all(model, batches, max_passes=8 * 20)}
+    least = {(e.lower, e.upper): e for e in causal_effects_all(model, batches, max_passes=1)}
+    # a classify lower task: every example carries exactly one label, so the counts add up to the examples
+    assert full[("rap", "cp")].counts.sum() == 24
+    assert capped[("rap", "cp")].counts.sum() == 20
+    assert least[("rap", "cp")].counts.sum() == 16  # never fewer than 16 examples
+
+
+def _padded(batch, extra: int):
+    """``batch`` with ``extra`` more padding columns (tokens 0, mask False, tagging IGNORE, no relations)."""
+    from dataclasses import replace
+
+    b, t = batch.tokens.shape
+    pad = lambda x, v: torch.cat([x, torch.full((b, extra, *x.shape[2:]), v, dtype=x.dtype)], 1)  # noqa: E731
+    targets = {}
+    for k, y in batch.targets.items():
+        if y.dim() == 4:  # relation [B, T, T, R]
+            z = torch.zeros(b, t + extra, t + extra, y.shape[-1], dtype=y.dtype)
+            z[:, :t, :t] = y
+            targets[k] = z
+        else:
+            targets[k] = pad(y, IGNORE) if y.dim() == 2 and y.shape[1] == t and y.dtype == torch.long else y
+    return replace(batch, tokens=pad(batch.tokens, 0), mask=pad(batch.mask, False), targets=targets)
+
+
+@pytest.mark.parametrize("tasks,lower,upper", [(ABSA, "ate", "acd"), (JERE, "ner", "re"), (LJP, "rap", "cp")])
+def test_observed_effects_do_not_depend_on_the_padding(tasks, lower, upper):
+    """The observed estimator runs each label's counterfactuals on the rows carrying it, cut to their
+    longest length: the padding of the batch must not change a figure."""
+    model = _model("cmtl", tasks)
+    batch = synthetic_batch(tasks, lengths=(9, 2, 5, 3, 7), seed=4)
+    plain = estimate_causal_effects(model, [batch], lower, upper)
+    padded = estimate_causal_effects(model, [_padded(batch, 6)], lower, upper)
+    assert plain.counts.sum() > 0 and torch.equal(plain.counts, padded.counts)
+    assert torch.allclose(plain.effects, padded.effects, atol=1e-5)

@@ -127,14 +127,15 @@ def test_documented_commands_run_as_written(doc, shards_root, tmp_path):
         text = cmd.replace("~/.cache/raymtl/shards", str(shards))
         argv = budget(shlex.split(text))
         argv[0] = str(Path(sys.executable).with_name("raymtl"))
+        t0 = time.perf_counter()
         if argv[1] == "board":
             code, out = _run_board(argv, work, env)
         else:
             done = subprocess.run(argv, cwd=work, env=env, capture_output=True, text=True, timeout=900)
             code, out = done.returncode, done.stdout + done.stderr
         assert code == 0, f"{doc.name}:{line}: `{cmd}` (run as {' '.join(argv[1:])}) exited {code}:\n{out[-3000:]}"
-        ran.append(cmd)
-    print(f"\n{doc.name}: ran {len(ran)} documented commands; not run: "
+        ran.append(f"{time.perf_counter() - t0:.0f}s {' '.join(argv[1:])}")
+    print(f"\n{doc.name}: ran {len(ran)} documented commands:\n  " + "\n  ".join(ran) + "\nnot run: "
           + "; ".join(f"line {ln} ({why})" for ln, _c, why in skipped))
     assert ran or skipped
 

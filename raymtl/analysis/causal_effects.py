@@ -98,8 +98,10 @@ def _observed(model, lower: str, logits: torch.Tensor, batch: Batch, label_sourc
 
 @torch.no_grad()
 def estimate_causal_effects(model, batches: Iterable[Batch], lower: str, upper: str, *, subset: str = "observed",
-                            label_source: str = "gold", ctx: StepContext | None = None) -> CausalEffects:
-    """Average causal effects ``Psi(a, b)`` of lower-task labels on upper-task labels (causal-mtl eq. 10)."""
+                            label_source: str = "gold", ctx: StepContext | None = None,
+                            max_examples: int | None = None) -> CausalEffects:
+    """Average causal effects ``Psi(a, b)`` of lower-task labels on upper-task labels (causal-mtl eq. 10),
+    over the first ``max_examples`` examples of ``batches`` (None: all)."""
     _check(model, lower, upper)
     if subset not in ("observed", "all"):
         raise ValueError(f"subset: expected observed or all, got {subset!r}")
@@ -110,13 +112,20 @@ def estimate_causal_effects(model, batches: Iterable[Batch], lower: str, upper: 
     counts = torch.zeros(n_lo, dtype=torch.float64)
     was_training = model.training
     model.eval()
+    seen = 0
     try:
         for batch in batches:
+            if max_examples is not None:
+                if seen >= max_examples:
+                    break
+                if seen + batch.size > max_examples:
+                    batch = _rows(batch, list(range(max_examples - seen)))
+                seen += batch.size
             mask = batch.mask
 
-            def f(y: torch.Tensor) -> torch.Tensor:
-                logits = model.run(batch, ctx, forced={lower: y})[upper]
-                return upper_probability(up.kind, logits, mask).double()
+            def f(y: torch.Tensor, b: Batch = batch) -> torch.Tensor:
+                logits = model.run(b, ctx, forced={lower: y})[upper]
+                return upper_probability(up.kind, logits, b.mask).double()
 
             base_logits = model.run(batch, ctx)
             y_obs = _observed(model, lower, base_logits[lower], batch, label_source)
@@ -139,16 +148,24 @@ def estimate_causal_effects(model, batches: Iterable[Batch], lower: str, upper: 
                 sel = has_a.any(-1) if token_level else has_a
                 if not sel.any():
                     continue
-                cf = torch.zeros_like(p_fact)
+                # only the examples that carry a are averaged: run the counterfactuals on those rows alone
+                # (cut to their own longest length: a pairwise upper head costs the square of the padding)
+                rows = sel.nonzero().flatten().tolist()
+                width = int(mask[sel].sum(1).max())
+                sub = _trim(_rows(batch, rows), width, {k: t.kind for k, t in model.tasks.items()})
+                y_a, has = y_obs[sel], has_a[sel]
+                if token_level:
+                    y_a, has = y_a[:, :width], has[:, :width]
+                cf = torch.zeros_like(p_fact[sel])
                 for a2 in range(n_lo):
                     if a2 == a:
                         continue
-                    y = y_obs.clone()
-                    y[..., a] = torch.where(has_a, torch.zeros_like(y[..., a]), y[..., a])  # do(Y^m = a')
-                    y[..., a2] = torch.where(has_a, torch.ones_like(y[..., a2]), y[..., a2])
-                    cf += f(y)
+                    y = y_a.clone()
+                    y[..., a] = torch.where(has, torch.zeros_like(y[..., a]), y[..., a])  # do(Y^m = a')
+                    y[..., a2] = torch.where(has, torch.ones_like(y[..., a2]), y[..., a2])
+                    cf += f(y, sub)
                 cf /= max(n_lo - 1, 1)
-                total[a] += (p_fact - cf)[sel].sum(0).cpu()  # causal-mtl eq. 10
+                total[a] += (p_fact[sel] - cf).sum(0).cpu()  # causal-mtl eq. 10
                 counts[a] += int(sel.sum())
     finally:
         model.train(was_training)
@@ -165,6 +182,16 @@ def _rows(batch: Batch, index: list[int]) -> Batch:
                    present={k: sel(v) for k, v in batch.present.items()},
                    pair_words=[batch.pair_words[i] for i in index] if batch.pair_words is not None else None,
                    pair_tokens=sel(batch.pair_tokens), pair_mask=sel(batch.pair_mask))
+
+
+def _trim(batch: Batch, width: int, kinds: dict[str, str]) -> Batch:
+    """``batch`` with its token axes cut to ``width`` (the padding beyond its longest example)."""
+    if width >= batch.tokens.shape[1]:
+        return batch
+    cut = {"tagging": lambda t: t[:, :width], "relation": lambda t: t[:, :width, :width]}
+    return replace(batch, words=[w[:width] for w in batch.words], tokens=batch.tokens[:, :width],
+                   mask=batch.mask[:, :width],
+                   targets={k: cut.get(kinds.get(k, ""), lambda t: t)(v) for k, v in batch.targets.items()})
 
 
 @torch.no_grad()

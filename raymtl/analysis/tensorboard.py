@@ -129,12 +129,14 @@ def message_weights(model: MTLModel, batch: Batch, ctx: StepContext | None = Non
 
 
 def causal_effects_all(model: MTLModel, batches: Sequence[Batch], *, max_lower_labels: int = 200,
-                       ctx: StepContext | None = None) -> list:
+                       max_passes: int | None = 2048, ctx: StepContext | None = None) -> list:
     """causal-mtl eq. 10 for every (lower, upper) pair of a label-transfer model's chain.
 
     ``subset="observed"`` (the paper's reading) when the lower task has at most 12 labels (its cost
     grows with the square of that), else ``subset="all"``; lower tasks with more than
-    ``max_lower_labels`` labels are skipped."""
+    ``max_lower_labels`` labels are skipped. ``max_passes`` bounds the cost: a pair is estimated on
+    the first ``max_passes // (forward passes per example)`` examples (at least 16; None: all), so
+    that a 9-label NER below a pairwise RE head costs seconds, not minutes, at the end of a run."""
     from raymtl.analysis.causal_effects import estimate_causal_effects
 
     if not getattr(model, "lt", False) or not hasattr(model, "run"):
@@ -145,9 +147,12 @@ def causal_effects_all(model: MTLModel, batches: Sequence[Batch], *, max_lower_l
         n_lo = model.tasks[lower].num_labels
         if n_lo > max_lower_labels:
             continue
+        subset = "observed" if n_lo <= 12 else "all"
+        passes = n_lo * (n_lo - 1) + 2 if subset == "observed" else n_lo + 1
+        cap = None if max_passes is None else max(16, max_passes // passes)
         for upper in chain[i + 1:]:
-            out.append(estimate_causal_effects(model, batches, lower, upper,
-                                               subset="observed" if n_lo <= 12 else "all", ctx=ctx))
+            out.append(estimate_causal_effects(model, batches, lower, upper, subset=subset, ctx=ctx,
+                                               max_examples=cap))
     return out
 
 
