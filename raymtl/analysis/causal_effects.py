@@ -96,6 +96,12 @@ def _observed(model, lower: str, logits: torch.Tensor, batch: Batch, label_sourc
     return pred
 
 
+def passes_per_example(num_lower_labels: int, subset: str) -> int:
+    """Forward passes :func:`estimate_causal_effects` makes over an example (its cost unit)."""
+    n = num_lower_labels
+    return n * (n - 1) + 2 if subset == "observed" else n + 1
+
+
 @torch.no_grad()
 def estimate_causal_effects(model, batches: Iterable[Batch], lower: str, upper: str, *, subset: str = "observed",
                             label_source: str = "gold", ctx: StepContext | None = None,
@@ -110,6 +116,7 @@ def estimate_causal_effects(model, batches: Iterable[Batch], lower: str, upper: 
     n_lo, n_up = lo.num_labels, up.num_labels
     total = torch.zeros(n_lo, n_up, dtype=torch.float64)
     counts = torch.zeros(n_lo, dtype=torch.float64)
+    kinds = {k: t.kind for k, t in model.tasks.items()}
     was_training = model.training
     model.eval()
     seen = 0
@@ -152,7 +159,7 @@ def estimate_causal_effects(model, batches: Iterable[Batch], lower: str, upper: 
                 # (cut to their own longest length: a pairwise upper head costs the square of the padding)
                 rows = sel.nonzero().flatten().tolist()
                 width = int(mask[sel].sum(1).max())
-                sub = _trim(_rows(batch, rows), width, {k: t.kind for k, t in model.tasks.items()})
+                sub = _trim(batch if len(rows) == batch.size else _rows(batch, rows), width, kinds)
                 y_a, has = y_obs[sel], has_a[sel]
                 if token_level:
                     y_a, has = y_a[:, :width], has[:, :width]

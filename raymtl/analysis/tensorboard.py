@@ -137,7 +137,7 @@ def causal_effects_all(model: MTLModel, batches: Sequence[Batch], *, max_lower_l
     ``max_lower_labels`` labels are skipped. ``max_passes`` bounds the cost: a pair is estimated on
     the first ``max_passes // (forward passes per example)`` examples (at least 16; None: all), so
     that a 9-label NER below a pairwise RE head costs seconds, not minutes, at the end of a run."""
-    from raymtl.analysis.causal_effects import estimate_causal_effects
+    from raymtl.analysis.causal_effects import estimate_causal_effects, passes_per_example
 
     if not getattr(model, "lt", False) or not hasattr(model, "run"):
         return []
@@ -148,8 +148,7 @@ def causal_effects_all(model: MTLModel, batches: Sequence[Batch], *, max_lower_l
         if n_lo > max_lower_labels:
             continue
         subset = "observed" if n_lo <= 12 else "all"
-        passes = n_lo * (n_lo - 1) + 2 if subset == "observed" else n_lo + 1
-        cap = None if max_passes is None else max(16, max_passes // passes)
+        cap = None if max_passes is None else max(16, max_passes // passes_per_example(n_lo, subset))
         for upper in chain[i + 1:]:
             out.append(estimate_causal_effects(model, batches, lower, upper, subset=subset, ctx=ctx,
                                                max_examples=cap))
