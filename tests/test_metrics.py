@@ -245,6 +245,23 @@ def test_classify_task_specific():
     assert metric_mode("topic5/mae_m") == "min" and metric_mode("x/f1") == "max"
 
 
+def test_f1_fa_no_none_by_hand():
+    # gold A, F, N, A; argmax N, N, N, F (f1_fa 0); without NONE: A, F, A, F
+    stance = TaskSpec("stance", "classify", ("AGAINST", "FAVOR", "NONE"), metric="f1_fa")
+    scores = torch.tensor([[1.0, 0.0, 2.0], [0.0, 1.0, 3.0], [0.5, 0.0, 1.0], [0.0, 2.0, 1.0]])
+    t = MetricTracker([stance])
+    t.update("stance", scores.argmax(-1), torch.tensor([0, 1, 2, 0]), scores=scores)
+    m = t.compute()
+    assert m["stance/f1_fa"] == 0.0 and m["stance/main"] == 0.0  # the main metric is the plain argmax's
+    f_against, f_favor = 2 * 1 / (2 + 2), 2 * 1 / (1 + 2)  # A: tp 1, 2 gold, 2 predicted; F: tp 1, 1 gold, 2 predicted
+    assert m["stance/f1_fa_no_none"] == pytest.approx((f_against + f_favor) / 2)
+    # no logits (or no NONE class): no such metric
+    t2 = MetricTracker([stance, SENT])
+    t2.update("stance", scores.argmax(-1), torch.tensor([0, 1, 2, 0]))
+    t2.update("pol", torch.tensor([0, 1]), torch.tensor([0, 1]), scores=torch.zeros(2, 3))
+    assert not any(k.endswith("f1_fa_no_none") for k in t2.compute())
+
+
 def test_merge_equals_union():
     rng = torch.Generator().manual_seed(0)
     gold = torch.randint(0, 3, (40,), generator=rng)

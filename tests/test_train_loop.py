@@ -8,11 +8,13 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 from raymtl.errors import ConfigError
 from raymtl.train.config import TrainConfig
 from raymtl.train.faults import NonFiniteLossError
 from raymtl.train.loop import Runner
+from raymtl.train.metrics import classify_metrics
 from raymtl.train.reporter import LocalReporter
 from raymtl.train.trainer import validate
 
@@ -206,6 +208,32 @@ def test_per_dataset_test_split(tmp_path):
     with pytest.raises(ConfigError, match="no split 'test_c'") as e:
         validate(cfg, log=lambda m: None)
     assert "data.test_splits.semeval16-stance" in str(e.value)
+
+
+@torch.no_grad()
+def test_stance_reports_f1_fa_without_none_beside_f1_fa(tmp_path):
+    cfg = tiny("disparate_stance.yaml", "data.datasets=[semeval16-stance,twitter-target-dong14]",
+               'tasks=[{"name":"semeval16-stance:stance","main":true},{"name":"twitter-target-dong14:sentiment"}]')
+    runner = Runner(cfg, validate(cfg, log=lambda m: None), reporter=LocalReporter(tmp_path), run_dir=tmp_path,
+                    log=lambda m: None)
+    key = "semeval16-stance:stance"
+    m = runner.evaluate(runner.test_streams, 0)
+    # by hand: the model's logits with NONE masked, argmax, confusion, F1 of FAVOR and AGAINST
+    spec = runner.data.spec(key)
+    none = [lab.lower() for lab in spec.labels].index("none")
+    cm = [[0] * spec.num_labels for _ in range(spec.num_labels)]
+    runner.model.eval()
+    for s in runner.test_streams:
+        if key not in s.tasks:
+            continue
+        batch = s.batch(list(range(len(s.indices))))
+        logits = runner.core(batch, runner.schedule.eval_context(0)).scores[key].clone()
+        logits[:, none] = float("-inf")
+        for g, p in zip(batch.targets[key].tolist(), logits.argmax(-1).tolist()):
+            cm[g][p] += 1
+    assert sum(map(sum, cm)) == sum(len(s.indices) for s in runner.test_streams if key in s.tasks) > 0
+    assert m[f"{key}/f1_fa_no_none"] == pytest.approx(classify_metrics(cm, spec.labels)["f1_fa"])
+    assert f"{key}/f1_fa" in m and m[f"{key}/main"] == m[f"{key}/f1_fa"]
 
 
 def test_architecture_that_cannot_serve_a_task_kind():

@@ -300,7 +300,7 @@ class Runner:
                 batch = s.batch(positions).to(self.device)
                 out = core(batch, ctx)
                 # strict relations need the batch's entity predictions too: update_batch pairs them
-                tracker.update_batch({k: v for k, v in out.predictions.items() if k in s.tasks}, batch)
+                tracker.update_batch({k: v for k, v in out.predictions.items() if k in s.tasks}, batch, out.scores)
         state = tracker.state()
         if self.world > 1 and dist.is_initialized():
             states: list[Any] = [None] * self.world

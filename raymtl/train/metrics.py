@@ -15,7 +15,11 @@ Metric names per kind (``compute()`` keys are ``<task key>/<name>``):
   and ``*_boundaries`` the lenient (head token, tail token, type) figures; without it only the lenient one.
 - multilabel: ``p``, ``r``, ``f1`` over (example, label) pairs.
 - classify: ``acc``, ``error``, ``p_macro``, ``r_macro``, ``f1_macro``, and where the label set
-  allows it the task-specific ``f1_fa`` (stance), ``rho_pn`` (topic-2), ``mae_m`` (topic-5).
+  allows it the task-specific ``f1_fa`` (stance), ``rho_pn`` (topic-2), ``mae_m`` (topic-5). Stance
+  also gets ``f1_fa_no_none`` when the model gives its logits (``ModelOutput.scores``): ``f1_fa`` of
+  the decision that never answers NONE (the argmax over FAVOR and AGAINST only), the post-processing
+  the released disparate-label-spaces code defines for the unseen target (``postproc_stance``). It is
+  reported beside ``f1_fa``, never in place of it.
 """
 
 from __future__ import annotations
@@ -206,6 +210,22 @@ def classify_counts(num_labels: int, prediction: torch.Tensor, target: torch.Ten
     return {"confusion": cm.view(num_labels, num_labels).tolist()}
 
 
+def none_label(labels: Sequence[str]) -> int | None:
+    """Index of stance's NONE class when the label set is a stance one (FAVOR, AGAINST, NONE), else None."""
+    low = [lab.lower() for lab in labels]
+    if any(lab.startswith(("favor", "favour")) for lab in low) and any(lab.startswith("against") for lab in low):
+        return next((i for i, lab in enumerate(low) if lab == "none"), None)
+    return None
+
+
+def classify_counts_no_none(none: int, scores: torch.Tensor, target: torch.Tensor,
+                            present: torch.Tensor | None = None) -> State:
+    """The confusion matrix of the decision that never predicts class ``none``: argmax over the others."""
+    masked = scores.detach().float().clone()
+    masked[:, none] = float("-inf")
+    return {"confusion_no_none": classify_counts(scores.shape[-1], masked.argmax(-1), target, present)["confusion"]}
+
+
 def classify_metrics(confusion: Sequence[Sequence[int]], labels: Sequence[str],
                      want: Sequence[str] = ()) -> dict[str, float]:
     """acc, error, macro P/R/F1 and the task-specific metrics of disparate-label-spaces Table 1.
@@ -308,8 +328,10 @@ class MetricTracker:
 
     @torch.no_grad()
     def update(self, task_key: str, prediction: torch.Tensor, target: torch.Tensor,
-               present: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> None:
-        """Add one batch of one task (tensors as in ``raymtl.data.batch`` / ``MTLModel``)."""
+               present: torch.Tensor | None = None, mask: torch.Tensor | None = None,
+               scores: torch.Tensor | None = None) -> None:
+        """Add one batch of one task (tensors as in ``raymtl.data.batch`` / ``MTLModel``); ``scores``:
+        a classify task's logits ``[B, L]``, for the metrics of other decision rules (``f1_fa_no_none``)."""
         spec = self._spec(task_key)
         prediction, target = prediction.detach().cpu(), target.detach().cpu()
         present = present.detach().cpu() if present is not None else None
@@ -322,11 +344,16 @@ class MetricTracker:
             counts = multilabel_counts(prediction, target, present)
         else:
             counts = classify_counts(spec.num_labels, prediction, target, present)
+            none = none_label(spec.labels)
+            if scores is not None and none is not None:
+                counts |= classify_counts_no_none(none, scores.detach().cpu(), target, present)
         self._accumulate(task_key, counts)
 
     @torch.no_grad()
-    def update_batch(self, predictions: Mapping[str, torch.Tensor], batch: Batch) -> None:
-        """Add every tracked task that has both a prediction and a target in ``batch``."""
+    def update_batch(self, predictions: Mapping[str, torch.Tensor], batch: Batch,
+                     scores: Mapping[str, torch.Tensor] | None = None) -> None:
+        """Add every tracked task that has both a prediction and a target in ``batch`` (``scores``:
+        ``ModelOutput.scores``, classify logits per task key)."""
         for key in self.specs:
             if key not in predictions or key not in batch.targets:
                 continue
@@ -341,7 +368,8 @@ class MetricTracker:
                 counts.update({f"{k}_b": v for k, v in relation_counts(pred, gold, present, mask).items()})
                 self._accumulate(key, counts)
             else:
-                self.update(key, predictions[key], batch.targets[key], batch.present.get(key), batch.mask)
+                self.update(key, predictions[key], batch.targets[key], batch.present.get(key), batch.mask,
+                            scores=(scores or {}).get(key))
 
     def state(self) -> State:
         """This rank's counts: ``{task key: {count name: int | nested list}}``, plain Python."""
@@ -370,6 +398,8 @@ class MetricTracker:
                 continue
             if spec.kind == "classify":
                 vals = classify_metrics(counts["confusion"], spec.labels, want=(main_metric_name(spec),))
+                if "confusion_no_none" in counts:
+                    vals["f1_fa_no_none"] = classify_metrics(counts["confusion_no_none"], spec.labels)["f1_fa"]
             else:
                 vals = {}
                 if "tp" in counts:

@@ -233,6 +233,8 @@ class CausalFamilyModel(MTLModel):
         with torch.no_grad():
             for name, lg in logits.items():
                 out.predictions[name] = self.heads[name].decode(lg, batch.mask)
+                if self.tasks[name].kind == "classify":
+                    out.scores[name] = lg
         return out
 
     def run(self, batch: Batch, ctx: StepContext, forced: dict[str, torch.Tensor] | None = None

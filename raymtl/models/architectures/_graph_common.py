@@ -239,6 +239,10 @@ class RowModel(MTLModel):
                 ex = rows.example[idx]
                 logits = head(feats, row_mask[idx])
                 pred[ex] = head.decode(logits, row_mask[idx]).to(pred.dtype)
+                if spec.kind == "classify":
+                    scores = logits.new_full((batch.size, logits.shape[-1]), float("-inf"))
+                    scores[ex] = logits
+                    out.scores[name] = scores
                 if name in batch.targets:
                     lab = batch.present[name][ex]
                     if lab.any():  # graph-mtl eq. 13 (unweighted; λ_k of eq. 14 is the trainer's)
