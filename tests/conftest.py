@@ -115,6 +115,19 @@ def tiny_bert(tmp_path_factory):
     return out
 
 
+@pytest.fixture(autouse=True)
+def _no_ray_left_behind():
+    """An in-process Ray that a test started ends with it, so the next test starts clean whatever the
+    order (a module's shared Ray, started by a wider-scoped fixture before this one, is left alone)."""
+    import sys
+
+    before = "ray" in sys.modules and sys.modules["ray"].is_initialized()
+    yield
+    ray = sys.modules.get("ray")
+    if ray is not None and not before and ray.is_initialized():
+        ray.shutdown()
+
+
 def pytest_configure(config):
     # Tiny tensors on a 2-core machine shared with Ray workers run far slower with intra-op threads.
     import torch

@@ -44,7 +44,8 @@ class ModelOutput:
     extra_losses: dict[str, torch.Tensor] = field(default_factory=dict)  # name -> already-weighted loss
     predictions: dict[str, torch.Tensor] = field(default_factory=dict)  # task key -> decoded output
     extras: dict[str, torch.Tensor] = field(default_factory=dict)  # e.g. "alpha", "beta" for analysis
-    # classify task key -> logits [B, L], for metrics of other decision rules (stance's f1_fa_no_none)
+    # classify task key -> logits [B, L], detached (for metrics of other decision rules: stance's
+    # f1_fa_no_none); a tensor in the graph here would make DDP expect gradients for every head
     scores: dict[str, torch.Tensor] = field(default_factory=dict)
 
 

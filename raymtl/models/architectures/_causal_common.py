@@ -234,7 +234,7 @@ class CausalFamilyModel(MTLModel):
             for name, lg in logits.items():
                 out.predictions[name] = self.heads[name].decode(lg, batch.mask)
                 if self.tasks[name].kind == "classify":
-                    out.scores[name] = lg
+                    out.scores[name] = lg.detach()
         return out
 
     def run(self, batch: Batch, ctx: StepContext, forced: dict[str, torch.Tensor] | None = None

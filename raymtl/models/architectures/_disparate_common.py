@@ -237,7 +237,7 @@ class DisparateModel(MTLModel):
         out = ModelOutput()
         for name in self.task_names:
             out.predictions[name] = logits[name].argmax(-1)
-            out.scores[name] = logits[name]
+            out.scores[name] = logits[name].detach()
             if name in batch.present and name in batch.targets:
                 valid = batch.present[name] & (batch.targets[name] != IGNORE)
                 if valid.any():  # disparate-label-spaces eq. 2: L_i = H(p^{T_i}, y^{T_i}) (λ_i: trainer)

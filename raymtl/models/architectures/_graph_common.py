@@ -241,7 +241,7 @@ class RowModel(MTLModel):
                 pred[ex] = head.decode(logits, row_mask[idx]).to(pred.dtype)
                 if spec.kind == "classify":
                     scores = logits.new_full((batch.size, logits.shape[-1]), float("-inf"))
-                    scores[ex] = logits
+                    scores[ex] = logits.detach()
                     out.scores[name] = scores
                 if name in batch.targets:
                     lab = batch.present[name][ex]

@@ -125,7 +125,7 @@ class HPSLELLTN(HPSLEL):
         out.extras["ltn_probs"] = z.detach()
         if self.cfg.predict_with == "ltn":
             out.predictions[main] = z_logits.argmax(-1)
-            out.scores[main] = z_logits
+            out.scores[main] = z_logits.detach()
         if not ctx.ltn_active:
             return
         if main in batch.present and main in batch.targets:
