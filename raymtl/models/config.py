@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 EMBEDDINGS = ("random", "vectors", "transformer")
 TRANSFORMER_LAYERS = ("last", "mix")
-CHAR_FEATURES = ("none", "cnn")
+CHAR_FEATURES = ("none", "cnn", "bilstm")
 
 
 @dataclass
@@ -25,7 +25,9 @@ class BaseConfig:
     ``emb_dim`` is used by ``random`` only. ``hidden``: encoder hidden size (per LSTM direction).
     ``char_features``: ``cnn`` concatenates to every word's vector a character CNN over the word as
     written (cased, whatever ``data.lowercase`` does to the word lookup; Ma & Hovy 2016: ``char_dim``
-    30-d character embeddings, width-3 filters, max over characters, ``char_filters`` of them).
+    30-d character embeddings, width-3 filters, max over characters, ``char_filters`` of them);
+    ``bilstm`` a character BiLSTM instead, the final states of both directions (Bekoulis et al. 2018:
+    25-d characters, ``char_hidden`` 25 per direction; set ``char_dim: 25`` for their setting).
     """
 
     embedding: str = "random"
@@ -40,6 +42,7 @@ class BaseConfig:
     char_features: str = "none"
     char_dim: int = 30
     char_filters: int = 50
+    char_hidden: int = 25
 
     def __post_init__(self) -> None:
         if self.char_features not in CHAR_FEATURES:
@@ -52,7 +55,7 @@ class BaseConfig:
             raise ValueError("transformer: embedding is 'transformer' but no model path or name is given")
         if not 0.0 <= float(self.dropout) < 1.0:
             raise ValueError(f"dropout: expected 0 <= dropout < 1, got {self.dropout!r}")
-        for name in ("emb_dim", "hidden", "transformer_max_length", "char_dim", "char_filters"):
+        for name in ("emb_dim", "hidden", "transformer_max_length", "char_dim", "char_filters", "char_hidden"):
             v = getattr(self, name)
             if isinstance(v, int) and not isinstance(v, bool) and v <= 0:
                 raise ValueError(f"{name}: expected a positive integer, got {v!r}")

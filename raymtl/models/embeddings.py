@@ -167,10 +167,35 @@ class CharCNN(nn.Module):
         return h.view(b, t, -1) * mask.unsqueeze(-1).to(h.dtype)
 
 
-class WithCharFeatures(Embedder):
-    """``word embedder(tokens) ⊕ CharCNN(words)``: character features beside any word embedder."""
+class CharBiLSTM(nn.Module):
+    """Character features of each word as written (Lample et al. 2016; Bekoulis et al. 2018, §3.1): a
+    BiLSTM over its first ``MAX_WORD_CHARS`` character embeddings; the forward state after the last
+    character ⊕ the backward state after the first -> ``[B, T, 2 * hidden]`` (zeros for padding)."""
 
-    def __init__(self, words: Embedder, chars: CharCNN):
+    def __init__(self, char_dim: int = 25, hidden: int = 25):
+        super().__init__()
+        self.emb = nn.Embedding(CHAR_BUCKETS, char_dim, padding_idx=0)
+        self.lstm = nn.LSTM(char_dim, hidden, batch_first=True, bidirectional=True)
+        self.out_dim = 2 * hidden
+
+    def forward(self, words: Sequence[Sequence[str]], mask: torch.Tensor) -> torch.Tensor:
+        b, t = mask.shape
+        ids = CharCNN.char_ids(words, t).to(mask.device).view(b * t, -1)  # [B*T, C]
+        lengths = (ids != 0).sum(-1)
+        real = lengths.nonzero().squeeze(-1)  # words with characters (not padding)
+        out = torch.zeros(b * t, self.out_dim, device=mask.device)
+        if real.numel():
+            packed = nn.utils.rnn.pack_padded_sequence(self.emb(ids[real]), lengths[real].cpu(), batch_first=True,
+                                                       enforce_sorted=False)
+            _, (h, _c) = self.lstm(packed)  # h: [2, N, hidden], forward then backward final states
+            out = out.to(h.dtype).index_copy(0, real, torch.cat([h[0], h[1]], -1))
+        return out.view(b, t, -1) * mask.unsqueeze(-1).to(out.dtype)
+
+
+class WithCharFeatures(Embedder):
+    """``word embedder(tokens) ⊕ chars(words)``: character features beside any word embedder."""
+
+    def __init__(self, words: Embedder, chars: nn.Module):
         super().__init__()
         self.words, self.chars = words, chars
         self.out_dim = words.out_dim + chars.out_dim
@@ -181,10 +206,13 @@ class WithCharFeatures(Embedder):
 
 def build_embedder(cfg, vocab_size: int, vectors: torch.Tensor | None = None) -> Embedder:
     """The embedder ``cfg.embedding`` asks for (see :class:`raymtl.models.config.BaseConfig`), with
-    character features beside it when ``cfg.char_features`` is ``cnn``."""
+    character features beside it when ``cfg.char_features`` is ``cnn`` or ``bilstm``."""
     words = _word_embedder(cfg, vocab_size, vectors)
-    if getattr(cfg, "char_features", "none") == "cnn":
+    kind = getattr(cfg, "char_features", "none")
+    if kind == "cnn":
         return WithCharFeatures(words, CharCNN(cfg.char_dim, cfg.char_filters))
+    if kind == "bilstm":
+        return WithCharFeatures(words, CharBiLSTM(cfg.char_dim, cfg.char_hidden))
     return words
 
 
