@@ -210,18 +210,20 @@ def classify_counts(num_labels: int, prediction: torch.Tensor, target: torch.Ten
     return {"confusion": cm.view(num_labels, num_labels).tolist()}
 
 
-def none_label(labels: Sequence[str]) -> int | None:
-    """Index of stance's NONE class when the label set is a stance one (FAVOR, AGAINST, NONE), else None."""
+def stance_labels(labels: Sequence[str]) -> tuple[int, int, int | None] | None:
+    """(FAVOR, AGAINST, NONE or None) indices when the label set is a stance one, else None."""
     low = [lab.lower() for lab in labels]
-    if any(lab.startswith(("favor", "favour")) for lab in low) and any(lab.startswith("against") for lab in low):
-        return next((i for i, lab in enumerate(low) if lab == "none"), None)
-    return None
+    fav = [i for i, lab in enumerate(low) if lab.startswith(("favor", "favour"))]
+    ag = [i for i, lab in enumerate(low) if lab.startswith("against")]
+    if not (fav and ag):
+        return None
+    return fav[0], ag[0], next((i for i, lab in enumerate(low) if lab == "none"), None)
 
 
 def classify_counts_no_none(none: int, scores: torch.Tensor, target: torch.Tensor,
                             present: torch.Tensor | None = None) -> State:
     """The confusion matrix of the decision that never predicts class ``none``: argmax over the others."""
-    masked = scores.detach().float().clone()
+    masked = scores.float().clone()
     masked[:, none] = float("-inf")
     return {"confusion_no_none": classify_counts(scores.shape[-1], masked.argmax(-1), target, present)["confusion"]}
 
@@ -247,10 +249,9 @@ def classify_metrics(confusion: Sequence[Sequence[int]], labels: Sequence[str],
     out = {"acc": acc, "error": 1.0 - acc if total else 0.0, "p_macro": mean([prec[i] for i in seen]),
            "r_macro": mean([rec[i] for i in seen]), "f1_macro": mean([f1[i] for i in seen])}
     low = [lab.lower() for lab in labels]
-    fav = [i for i, lab in enumerate(low) if lab.startswith(("favor", "favour"))]
-    ag = [i for i, lab in enumerate(low) if lab.startswith("against")]
-    if fav and ag:  # stance: F1^FA = mean F1 of FAVOR and AGAINST
-        out["f1_fa"] = (f1[fav[0]] + f1[ag[0]]) / 2
+    stance = stance_labels(labels)
+    if stance is not None:  # stance: F1^FA = mean F1 of FAVOR and AGAINST
+        out["f1_fa"] = (f1[stance[0]] + f1[stance[1]]) / 2
     pos = [i for i, lab in enumerate(low) if lab.startswith("pos")]
     neg = [i for i, lab in enumerate(low) if lab.startswith("neg")]
     if pos and neg:  # topic-2: rho^PN = mean recall of positive and negative
@@ -313,6 +314,9 @@ class MetricTracker:
             if self.specs.get(tag) is None or self.specs[tag].kind != "tagging":
                 raise ConfigError(f"strict_entities: {tag!r} is not a tagging task", key="strict_entities")
         self._state: State = {}
+        # stance tasks' NONE index, read once: f1_fa_no_none masks it in every evaluated batch
+        self._none = {k: (st[2] if (st := stance_labels(t.labels)) else None) for k, t in self.specs.items()
+                      if t.kind == "classify"}
 
     def reset(self) -> None:
         self._state = {}
@@ -344,7 +348,7 @@ class MetricTracker:
             counts = multilabel_counts(prediction, target, present)
         else:
             counts = classify_counts(spec.num_labels, prediction, target, present)
-            none = none_label(spec.labels)
+            none = self._none.get(task_key)
             if scores is not None and none is not None:
                 counts |= classify_counts_no_none(none, scores.detach().cpu(), target, present)
         self._accumulate(task_key, counts)

@@ -239,7 +239,7 @@ class RowModel(MTLModel):
                 ex = rows.example[idx]
                 logits = head(feats, row_mask[idx])
                 pred[ex] = head.decode(logits, row_mask[idx]).to(pred.dtype)
-                if spec.kind == "classify":
+                if spec.kind == "classify" and not ctx.training:  # for evaluation metrics only
                     scores = logits.new_full((batch.size, logits.shape[-1]), float("-inf"))
                     scores[ex] = logits.detach()
                     out.scores[name] = scores
