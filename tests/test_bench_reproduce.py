@@ -11,6 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import reproduce  # noqa: E402
+import reproduce_suites  # noqa: E402
 
 
 def _zip_dir(src: Path, dest: Path, prefix: str = "") -> Path:
@@ -50,17 +51,17 @@ def test_find_transformer_paths(tiny_bert, tmp_path):
 
 
 def test_transformer_rows_config(tiny_bert):
-    model = next(m for m in reproduce.ABSA.models if m.key == "cmtl+minilm")
-    cfg, d, _ = reproduce.build_config(reproduce.ABSA, model, "small", "glove", 2, tiny_bert)
+    model = next(m for m in reproduce_suites.ABSA.models if m.key == "cmtl+minilm")
+    cfg, d, _ = reproduce.build_config(reproduce_suites.ABSA, model, "small", "glove", 2, tiny_bert)
     assert d["model"]["embedding"] == "transformer" and d["model"]["transformer"] == str(tiny_bert)
     assert d["model"]["transformer_layers"] == "mix"  # ELMo-style scalar mix, as causal-mtl's BERT rows
     assert d["data"]["vectors"] == "" and d["train"]["epochs"] == 6 and d["train"]["seed"] == 2
     assert model.paper == {"ate": 87.93, "acd": 91.00}
-    glove = next(m for m in reproduce.ABSA.models if m.key == "cmtl")
-    _, g, _ = reproduce.build_config(reproduce.ABSA, glove, "small", "glove", 2)
+    glove = next(m for m in reproduce_suites.ABSA.models if m.key == "cmtl")
+    _, g, _ = reproduce.build_config(reproduce_suites.ABSA, glove, "small", "glove", 2)
     assert g["model"]["embedding"] == "vectors" and g["train"]["epochs"] == 12
     with pytest.raises(ValueError, match="--transformer"):
-        reproduce.build_config(reproduce.ABSA, model, "small", "glove", 1)
+        reproduce.build_config(reproduce_suites.ABSA, model, "small", "glove", 1)
 
 
 def test_smoke_run_writes_rows_for_glove_and_transformer(tiny_bert, shards_root, monkeypatch, tmp_path):
@@ -113,45 +114,45 @@ def test_searched_row_trains_the_best_config_as_is(tmp_path):
     best["train"].update(epochs=7, seed=99)
     path = tmp_path / "best_config.yaml"
     path.write_text(yaml.safe_dump(best))
-    model = reproduce.Model("cmtl+search", "CMTL (raymtl search)", "cmtl", tuned=str(path))
-    _, d, dropped = reproduce.build_config(reproduce.ABSA, model, "small", "glove", 3)
+    model = reproduce_suites.Model("cmtl+search", "CMTL (raymtl search)", "cmtl", tuned=str(path))
+    _, d, dropped = reproduce.build_config(reproduce_suites.ABSA, model, "small", "glove", 3)
     assert (d["model"]["hidden"], d["optim"]["lr"], d["train"]["epochs"], d["train"]["seed"]) == (32, 0.0021, 7, 3)
     assert dropped == []
-    _, smoke, _ = reproduce.build_config(reproduce.ABSA, model, "smoke", "glove", 1)
+    _, smoke, _ = reproduce.build_config(reproduce_suites.ABSA, model, "smoke", "glove", 1)
     assert smoke["train"]["epochs"] == 1 and smoke["data"]["max_train_examples"] == 48
     with pytest.raises(ValueError, match="small"):
-        reproduce.build_config(reproduce.ABSA, model, "paper", "glove", 1)
-    assert any(m.tuned == "bench/results/tuned/absa_cmtl_small.yaml" for m in reproduce.ABSA.models)
+        reproduce.build_config(reproduce_suites.ABSA, model, "paper", "glove", 1)
+    assert any(m.tuned == "bench/results/tuned/absa_cmtl_small.yaml" for m in reproduce_suites.ABSA.models)
 
 
 def test_refit_row_trains_on_train_and_dev_for_the_recorded_best_epoch(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("RAYMTL_REVIEW", "0")  # main() sets it for its runs; keep it from leaking into later tests
-    refit = next(m for m in reproduce.JERE.models if m.refit_of)
-    base = next(m for m in reproduce.JERE.models if m.key == refit.refit_of)
+    refit = next(m for m in reproduce_suites.JERE.models if m.refit_of)
+    base = next(m for m in reproduce_suites.JERE.models if m.key == refit.refit_of)
     args = ["--budget", "small", "--suites", "jere", "--models", refit.key, "--seeds", "2", "--records", str(tmp_path),
             "--plan"]
     with pytest.raises(SystemExit):  # no record of the base run: nothing to refit
         reproduce.main(args)
     assert f"no record of {base.key} seed 1" in capsys.readouterr().out
-    cfg, d, drop = reproduce.build_config(reproduce.JERE, base, "small", "glove", 2)
-    stem = reproduce.Run(reproduce.JERE, base, 2, cfg, d, drop).stem
+    cfg, d, drop = reproduce.build_config(reproduce_suites.JERE, base, "small", "glove", 2)
+    stem = reproduce.Run(reproduce_suites.JERE, base, 2, cfg, d, drop).stem
     (tmp_path / f"{stem}.json").write_text(json.dumps({"best_epoch": 7}))  # seed 2's base run stopped at 7
     assert reproduce.main(args) == 0
     out = capsys.readouterr().out
     assert f"skipped: jere/{refit.key} seed 1 (no record" in out and "1 runs; records" in out  # seed 2 is planned
     assert f"skipped: jere/{refit.key} seed 2" not in out
-    assert reproduce.recorded_best_epoch(reproduce.JERE, base.key, "small", "glove", 2, None, tmp_path) == 7
-    _, r, _ = reproduce.build_config(reproduce.JERE, refit, "small", "glove", 2, refit_epochs=7)
+    assert reproduce.recorded_best_epoch(reproduce_suites.JERE, base.key, "small", "glove", 2, None, tmp_path) == 7
+    _, r, _ = reproduce.build_config(reproduce_suites.JERE, refit, "small", "glove", 2, refit_epochs=7)
     assert r["data"]["train_splits"] == {"conll04": "train+dev"}
     assert (r["train"]["epochs"], r["train"]["patience"], r["train"]["select"]) == (7, 0, "last")
     assert r["model"] == d["model"] and r["optim"] == d["optim"]  # the same model, only the protocol differs
     with pytest.raises(ValueError, match="epochs"):
-        reproduce.build_config(reproduce.JERE, refit, "small", "glove", 2)
+        reproduce.build_config(reproduce_suites.JERE, refit, "small", "glove", 2)
 
 
 def test_cache_key_ignores_fields_at_their_default_and_follows_settings():
-    model = next(m for m in reproduce.ABSA.models if m.key == "cmtl")
-    _, d, _ = reproduce.build_config(reproduce.ABSA, model, "small", "glove", 1)
+    model = next(m for m in reproduce_suites.ABSA.models if m.key == "cmtl")
+    _, d, _ = reproduce.build_config(reproduce_suites.ABSA, model, "small", "glove", 1)
     key = reproduce.config_hash(d)
     older = {**d, "data": {k: v for k, v in d["data"].items() if k != "test_splits"}}  # before that field existed
     assert reproduce.config_hash(older) == key
