@@ -132,6 +132,9 @@ def test_train_smoke_test_output_is_one_clean_line_per_worker_message(shards_roo
     worker = [line for line in out.splitlines() if line.startswith("(RayTrainWorker pid=")]
     assert any("vocabulary:" in line for line in worker), out[-3000:]
     assert len(worker) == len(set(worker)), "a worker line was printed twice"
+    # Its near-zero scores are explained, with the smoke test's own sizes, as the last line.
+    note = "smoke test: at most 300 training and 100 dev and test examples per dataset, 1 epoch"
+    assert out.splitlines()[-1].startswith(note), out[-1000:]
     assert "\x1b[" not in out + done.stderr
     assert "Traceback" not in out + done.stderr
 

@@ -65,4 +65,9 @@ def run_train(config: Path | str | TrainConfig, *, overrides: list[str] | None =
     if not quiet:
         print_summary(summary)
         print(f"\nresults: {run_dir / 'results.json'}\nreview: raymtl report {run_dir}  |  raymtl board {run_dir}")
+        if smoke_test:  # near-zero F1 after one epoch on 300 sentences is expected, not a fault
+            d, t = cfg.data, cfg.train
+            print(f"smoke test: at most {d.max_train_examples} training and {d.max_eval_examples} dev and test "
+                  f"examples per dataset, {t.epochs} epoch(s): it checks that every step runs, its scores mean "
+                  "nothing; the real run is the same command without --smoke-test")
     return summary
