@@ -130,6 +130,43 @@ def test_max_examples_uses_the_first_examples_only():
     assert not torch.allclose(six.effects, first.effects, atol=1e-6)
 
 
+@pytest.mark.parametrize("subset", ["observed", "all"])
+def test_progress_is_told_the_examples_done_after_every_batch(subset):
+    model = _model()
+    batches = [synthetic_batch(LJP, seed=s) for s in range(3)]  # 4 examples each
+    done: list[int] = []
+    estimate_causal_effects(model, batches, "rap", "cp", subset=subset, progress=done.append)
+    assert done == [4, 8, 12]
+    done.clear()
+    estimate_causal_effects(model, batches, "rap", "cp", subset=subset, max_examples=6, progress=done.append)
+    assert done == [4, 6]
+
+
+def test_progress_line_prints_rate_limited_with_an_eta():
+    import io
+
+    from raymtl.analysis.commands import ProgressLine
+
+    out = io.StringIO()
+    line = ProgressLine("effects ate -> acd", 800, every=0.0, stream=out)
+    line.started -= 10.0  # 10 s spent on the first 200 examples: 30 s left for the other 600
+    line(200)
+    line(800)  # the end is said by the command's own line, not here
+    assert out.getvalue().splitlines() == ["effects ate -> acd: 200/800 examples (25%), 10s, ETA 30s"]
+    quiet = ProgressLine("x", 800, every=60.0, stream=out)
+    quiet(100)  # less than `every` seconds since the start: nothing
+    assert len(out.getvalue().splitlines()) == 1
+
+
+def test_effects_threads_follow_the_idle_cpus():
+    from raymtl.analysis.commands import idle_cpus
+
+    assert idle_cpus(2, cpus=2, load=0.1) == 2  # an idle host: torch's default, a thread per core
+    assert idle_cpus(2, cpus=2, load=1.6) == 1  # two other jobs on the 2 cores
+    assert idle_cpus(2, cpus=2, load=7.0) == 1  # never below 1
+    assert idle_cpus(4, cpus=16, load=3.0) == 4  # never above torch's own count
+
+
 def test_review_bounds_the_cost_of_the_effects_by_the_number_of_labels():
     from raymtl.analysis.tensorboard import causal_effects_all
 

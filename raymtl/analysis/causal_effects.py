@@ -30,7 +30,7 @@ replaced by the unknown token (positions kept), lower labels predicted by the mo
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Iterable
+from typing import Callable, Iterable
 
 import torch
 
@@ -105,9 +105,11 @@ def passes_per_example(num_lower_labels: int, subset: str) -> int:
 @torch.no_grad()
 def estimate_causal_effects(model, batches: Iterable[Batch], lower: str, upper: str, *, subset: str = "observed",
                             label_source: str = "gold", ctx: StepContext | None = None,
-                            max_examples: int | None = None) -> CausalEffects:
+                            max_examples: int | None = None,
+                            progress: Callable[[int], None] | None = None) -> CausalEffects:
     """Average causal effects ``Psi(a, b)`` of lower-task labels on upper-task labels (causal-mtl eq. 10),
-    over the first ``max_examples`` examples of ``batches`` (None: all)."""
+    over the first ``max_examples`` examples of ``batches`` (None: all). ``progress`` is called after
+    each batch with the number of examples done so far."""
     _check(model, lower, upper)
     if subset not in ("observed", "all"):
         raise ValueError(f"subset: expected observed or all, got {subset!r}")
@@ -127,7 +129,9 @@ def estimate_causal_effects(model, batches: Iterable[Batch], lower: str, upper: 
                     break
                 if seen + batch.size > max_examples:
                     batch = _rows(batch, list(range(max_examples - seen)))
-                seen += batch.size
+            seen += batch.size
+            if progress is not None and seen > batch.size:  # the batch before this one is done
+                progress(seen - batch.size)
             mask = batch.mask
 
             def f(y: torch.Tensor, b: Batch = batch) -> torch.Tensor:
@@ -174,6 +178,8 @@ def estimate_causal_effects(model, batches: Iterable[Batch], lower: str, upper: 
                 cf /= max(n_lo - 1, 1)
                 total[a] += (p_fact[sel] - cf).sum(0).cpu()  # causal-mtl eq. 10
                 counts[a] += int(sel.sum())
+        if progress is not None and seen:
+            progress(seen)
     finally:
         model.train(was_training)
     effects = (total / counts.clamp(min=1).unsqueeze(1)).float()

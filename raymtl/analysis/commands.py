@@ -10,6 +10,7 @@ experiment and prints its URL.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -46,7 +47,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--top", type=int, default=15, help="rows of the printed table (default 15)")
     p.add_argument("--max-examples", type=int, help="use only the first N examples of the split")
     p.add_argument("--out", help="directory for the heatmaps and effects.json (default: the checkpoint's)")
-    p.add_argument("--threads", type=int, help="torch CPU threads")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: the CPUs the host leaves idle, "
+                   "from the 1-minute load average; at least 1)")
     p = sub.add_parser("report", help="HTML + Markdown report of a search",
                        description="Write a self-contained HTML report (and a Markdown twin) of a `raymtl tune` "
                                    "experiment: summary, best-so-far curve, parallel coordinates, importances, "
@@ -133,12 +135,9 @@ class LoadedModel:
 def load_checkpoint(path: str | Path, *, log: Callable[[str], None] = lambda _m: None) -> LoadedModel:
     """Rebuild the model of a checkpoint through the registry and load its best (else last) weights."""
     from raymtl.train.config import TrainConfig
-    from raymtl.train.data import TrainData, resolve_shards
-    import torch
-
-    from raymtl.train.checkpoint import load_tensors
     from raymtl.train.build import build_model
-    from raymtl.train.checkpoint import BEST_FILE, STATE_FILE
+    from raymtl.train.checkpoint import BEST_FILE, STATE_FILE, load_tensors
+    from raymtl.train.data import TrainData, resolve_shards
 
     d = find_checkpoint(path)
     cfg = TrainConfig.from_dict(json.loads((d / "config.json").read_text()), file=d / "config.json")
@@ -186,11 +185,53 @@ def format_effects_table(effects, top: int = 15) -> str:
     return "\n".join(lines)
 
 
+def idle_cpus(most: int, *, cpus: int | None = None, load: float | None = None) -> int:
+    """The CPUs the host leaves idle (its CPUs minus the 1-minute load average), between 1 and ``most``.
+    torch's default, a thread per core, is about 13x slower on a host whose cores are busy with other jobs
+    (`raymtl effects`, 64 examples, 2 cores each running a training: 66 s at 2 threads, 5 s at 1; idle,
+    2 threads take 5.5 s and 1 thread 8.5 s for 480 examples)."""
+    cpus = cpus if cpus is not None else len(os.sched_getaffinity(0))
+    load = load if load is not None else os.getloadavg()[0]
+    return max(1, min(most, cpus - int(round(load))))
+
+
+class ProgressLine:
+    """``label: done/total examples (pct), elapsed, ETA`` on stderr, at most every ``every`` seconds."""
+
+    def __init__(self, label: str, total: int, *, every: float = 5.0, stream=None):
+        self.label, self.total, self.every = label, total, every
+        self.stream = stream if stream is not None else sys.stderr
+        self.started = self.last = time.perf_counter()
+
+    def __call__(self, done: int) -> None:
+        now = time.perf_counter()
+        if now - self.last < self.every or done >= self.total:
+            return
+        self.last = now
+        spent = now - self.started
+        eta = spent / max(done, 1) * (self.total - done)
+        print(f"{self.label}: {done}/{self.total} examples ({100 * done / self.total:.0f}%), {spent:.0f}s, "
+              f"ETA {eta:.0f}s", file=self.stream, flush=True)
+
+
 def effects_cmd(checkpoint: str | Path, *, split: str = "test", lower: str | None = None, upper: str | None = None,
                 subset: str = "observed", top: int = 15, out: str | Path | None = None,
                 max_examples: int | None = None, threads: int | None = None) -> dict[str, Any]:
     """causal-mtl eq. 10 for a trained CMTL checkpoint: prints the strongest effects, writes a heatmap
     PNG and ``effects.json`` per (lower, upper) pair; returns ``{"pairs": [...], "files": [...]}``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads or idle_cpus(before))
+    try:
+        return _effects(checkpoint, split=split, lower=lower, upper=upper, subset=subset, top=top, out=out,
+                        max_examples=max_examples)
+    finally:  # called in-process (tests, notebooks): the caller's thread count stays as it was
+        torch.set_num_threads(before)
+
+
+def _effects(checkpoint: str | Path, *, split: str, lower: str | None, upper: str | None, subset: str, top: int,
+             out: str | Path | None, max_examples: int | None) -> dict[str, Any]:
     from raymtl.analysis.causal_effects import estimate_causal_effects
     from raymtl.analysis.plots import png_bytes
     from raymtl.analysis.tensorboard import effects_figure
@@ -198,8 +239,6 @@ def effects_cmd(checkpoint: str | Path, *, split: str = "test", lower: str | Non
 
     from raymtl.models.base import StepContext
 
-    if threads:
-        torch.set_num_threads(threads)
     loaded = load_checkpoint(checkpoint, log=lambda m: print(m, file=sys.stderr))
     model = loaded.model
     if not getattr(model, "lt", False) or not hasattr(model, "run"):
@@ -221,12 +260,13 @@ def effects_cmd(checkpoint: str | Path, *, split: str = "test", lower: str | Non
     out_dir = Path(out) if out is not None else loaded.directory
     out_dir.mkdir(parents=True, exist_ok=True)
     print(f"model {loaded.cfg.arch} from {loaded.directory} ({loaded.weights}); split {split}: {n_examples} "
-          f"examples; chain {' -> '.join(chain)}")
+          f"examples; chain {' -> '.join(chain)}; {torch.get_num_threads()} torch thread(s) (--threads)")
     results, files = [], []
     ctx = StepContext(training=False, gold_labels=False)
     for lo, up in pairs:
         started = time.perf_counter()
-        eff = estimate_causal_effects(model, batches, lo, up, subset=subset, ctx=ctx)  # causal-mtl eq. 10
+        eff = estimate_causal_effects(model, batches, lo, up, subset=subset, ctx=ctx,  # causal-mtl eq. 10
+                                      progress=ProgressLine(f"effects {lo} -> {up}", n_examples))
         print(f"\ncausal effects {lo} -> {up} (causal-mtl eq. 10, subset={subset}; "
               f"{time.perf_counter() - started:.1f}s), strongest {top}:")
         print(format_effects_table(eff, top))
